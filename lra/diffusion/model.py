@@ -1,0 +1,50 @@
+"""The denoiser ε_θ(y_t, t, f_p(x), E_φ(x)) of LRA diffusion (method.md, "Denoiser")."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F_
+
+
+class ConditionalLinear(nn.Module):
+    """h = (W z + b) ⊙ γ_t, with γ a learned per-timestep gate initialised U(0, 1)."""
+
+    def __init__(self, n_in: int, n_out: int, T: int):
+        super().__init__()
+        self.lin = nn.Linear(n_in, n_out)
+        self.gamma = nn.Embedding(T, n_out)
+        nn.init.uniform_(self.gamma.weight, 0.0, 1.0)
+
+    def forward(self, z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return self.lin(z) * self.gamma(t)
+
+
+class Denoiser(nn.Module):
+    """z = [y_t, f_p]; h1 = softplus(BN(CL1(z,t))) ⊙ BN(E_φ(f_q)); h2, h3 likewise; ε̂ = Linear(h3).
+
+    E_φ is a trainable two-layer MLP over the cached features f_q, standing in for the paper's
+    image network so that training needs no pixels.
+    """
+
+    def __init__(self, num_classes: int, feature_dim: int, F: int = 512, T: int = 1000, fq_dim: int | None = None):
+        super().__init__()
+        fq_dim = fq_dim or feature_dim
+        self.hparams = dict(num_classes=num_classes, feature_dim=feature_dim, F=F, T=T, fq_dim=fq_dim)
+        self.embed_x = nn.Sequential(nn.Linear(fq_dim, F), nn.BatchNorm1d(F), nn.Softplus(), nn.Linear(F, F))
+        self.norm_x = nn.BatchNorm1d(F)
+        self.cl1 = ConditionalLinear(num_classes + feature_dim, F, T)
+        self.bn1 = nn.BatchNorm1d(F)
+        self.cl2 = ConditionalLinear(F, F, T)
+        self.bn2 = nn.BatchNorm1d(F)
+        self.cl3 = ConditionalLinear(F, F, T)
+        self.bn3 = nn.BatchNorm1d(F)
+        self.out = nn.Linear(F, num_classes)
+
+    def forward(self, y_t, t, fp, fq=None):
+        fq = fp if fq is None else fq
+        h = F_.softplus(self.bn1(self.cl1(torch.cat([y_t, fp], dim=1), t)))
+        h = self.norm_x(self.embed_x(fq)) * h
+        h = F_.softplus(self.bn2(self.cl2(h, t)))
+        h = F_.softplus(self.bn3(self.cl3(h, t)))
+        return self.out(h)

@@ -1,0 +1,158 @@
+"""Training of the LRA denoiser (method.md, "Training").
+
+Each step, every item in the batch draws one label ŷ uniformly from its k+1 candidates (the
+labels of its k retrieved neighbours and its own observed label), is diffused to y_t at an
+antithetic timestep, and the denoiser regresses the noise ε. The loss of item i is weighted by
+how many of its candidates agree with the drawn ŷ_i. Candidates and agreement counts are
+precomputed once as (N, k+1) tensors, so a step is a handful of gathers: no kNN, no Python loop
+over items.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+import torch
+from torch.nn import functional as F_
+from tqdm import tqdm
+
+from .model import Denoiser
+from .sample import predict, read_out
+from .schedule import CosineSchedule
+
+
+@dataclass
+class TrainConfig:
+    T: int = 1000  # diffusion steps
+    F: int = 512  # hidden width of the denoiser
+    epochs: int = 200
+    batch_size: int = 256
+    lr: float = 1e-3  # peak learning rate of Adam
+    warmup_epochs: int = 5  # linear warm-up, then cosine decay to zero at the last epoch
+    grad_clip: float = 1.0  # max gradient norm
+    weighting: bool = True  # weight items by candidate agreement
+    weight_power: float = 1.0  # w_i ∝ agreement^power (1 = the paper; larger sharpens the targets)
+    own_label: bool = True  # the item's own observed label is one of its candidates
+    ddim_steps: int = 10  # DDIM steps used by validation during training
+    eval_every: int = 5  # epochs between validation checks (model selection)
+    device: str = "auto"
+    amp: bool = True  # bf16 autocast, on CUDA only
+    compile: bool = False  # torch.compile the denoiser, on CUDA only
+    seed: int = 0
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            from ..errors import LraError
+
+            raise LraError(f"config key train.{sorted(unknown)[0]}: unknown; known keys: {', '.join(sorted(known))}")
+        return cls(**d)
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def candidates(observed: np.ndarray, neighbor_rows: np.ndarray, own_label: bool = True):
+    """Candidate labels (N, k[+1]) and, per candidate, how many of the row's candidates equal it."""
+    cand = observed[neighbor_rows]
+    if own_label:
+        cand = np.concatenate([cand, observed[:, None]], axis=1)
+    agree = (cand[:, :, None] == cand[:, None, :]).sum(axis=2)
+    return cand.astype(np.int64), agree.astype(np.float32)
+
+
+def antithetic_timesteps(n: int, T: int, generator: torch.Generator) -> torch.Tensor:
+    """Half the batch t ~ U{0..T-1}, the other half T-1-t (lower-variance loss estimates)."""
+    half = torch.randint(0, T, ((n + 1) // 2,), generator=generator)
+    return torch.cat([half, T - 1 - half])[:n]
+
+
+def lr_at(step: int, total: int, warmup: int, peak: float) -> float:
+    """Linear warm-up to `peak`, then cosine decay to 0 at `total` steps."""
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return peak * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def train(fp: np.ndarray, cand: np.ndarray, agree: np.ndarray, num_classes: int, cfg: TrainConfig,
+          val_fp: np.ndarray | None = None, val_labels: np.ndarray | None = None, log=print):
+    """Train a denoiser on train features `fp` with candidate labels; select the epoch with the
+    best validation accuracy against `val_labels` (observed labels unless clean ones are given).
+
+    Returns (model, schedule, history) with the selected weights loaded."""
+    device = resolve_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    g = torch.Generator().manual_seed(cfg.seed)
+    schedule = CosineSchedule(cfg.T).to(device)
+    model = Denoiser(num_classes, fp.shape[1], cfg.F, cfg.T).to(device)
+    step_fn = torch.compile(model) if cfg.compile and device.type == "cuda" else model
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    x = torch.as_tensor(fp, device=device)
+    cand_t = torch.as_tensor(cand)
+    weight_t = torch.as_tensor(agree) ** cfg.weight_power if cfg.weighting else torch.ones(agree.shape)
+    N, K = cand.shape
+    B = min(cfg.batch_size, N)
+    per_epoch = max(1, N // B)  # drop the ragged last batch: BatchNorm needs > 1 item
+    total, warmup = cfg.epochs * per_epoch, cfg.warmup_epochs * per_epoch
+    use_amp = cfg.amp and device.type == "cuda"
+    history, best, best_acc, step = [], None, -1.0, 0
+    for epoch in tqdm(range(1, cfg.epochs + 1), desc="train", unit="epoch", mininterval=2):
+        model.train()
+        perm = torch.randperm(N, generator=g)
+        epoch_loss = 0.0
+        for b in range(per_epoch):
+            idx = perm[b * B:(b + 1) * B]
+            j = torch.randint(0, K, (len(idx),), generator=g)
+            y_hat, w = cand_t[idx, j], weight_t[idx, j]
+            t = antithetic_timesteps(len(idx), cfg.T, g)
+            eps = torch.randn(len(idx), num_classes, generator=g)
+            idx, y_hat, w, t, eps = (v.to(device, non_blocking=True) for v in (idx, y_hat, w, t, eps))
+            y_t = schedule.q_sample(F_.one_hot(y_hat, num_classes).float(), t, eps)
+            for group in opt.param_groups:
+                group["lr"] = lr_at(step, total, warmup, cfg.lr)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+                eps_hat = step_fn(y_t, t, x[idx])
+            per_item = ((eps - eps_hat.float()) ** 2).sum(dim=1) / num_classes
+            loss = (w * per_item).sum() / w.sum()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
+            epoch_loss += loss.item()
+            step += 1
+        record = {"epoch": epoch, "loss": epoch_loss / per_epoch}
+        if val_fp is not None and (epoch % cfg.eval_every == 0 or epoch == cfg.epochs):
+            acc = accuracy(model, schedule, val_fp, val_labels, cfg.ddim_steps, device)
+            record["val_accuracy"] = acc
+            if acc > best_acc:
+                best_acc, best = acc, copy.deepcopy(model.state_dict())
+                record["selected"] = True
+            log(f"epoch {epoch}: loss {record['loss']:.4f} val_accuracy {acc:.4f}")
+        history.append(record)
+    if best is not None:
+        model.load_state_dict(best)
+    model.eval()
+    return model, schedule, history
+
+
+def accuracy(model, schedule, fp: np.ndarray, labels: np.ndarray, steps: int, device) -> float:
+    y0, _ = predict(model, schedule, torch.as_tensor(fp, device=device), steps=steps)
+    return float((read_out(y0).numpy() == labels).mean())
+
+
+def selected_epoch(history: list[dict]) -> int | None:
+    chosen = [r["epoch"] for r in history if r.get("selected")]
+    return chosen[-1] if chosen else None
+
+
+def config_dict(cfg: TrainConfig) -> dict:
+    return asdict(cfg)

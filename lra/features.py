@@ -1,0 +1,95 @@
+"""Feature shards in Parquet: an `id` column and one `embedding` fixed-size-list column.
+
+One fixed-size list column converts to a numpy matrix without copying and is far smaller and
+faster to write than one column per dimension. Readers also accept a plain list column (user
+files) and stream shards so no more than one shard's raw table is held at a time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .errors import LraError
+from .io import write_table
+
+
+def to_table(ids, x: np.ndarray, dtype: str = "float32") -> pa.Table:
+    """An (id, embedding) table; `dtype` float16 halves the size of large feature sets."""
+    x = np.ascontiguousarray(x, dtype=dtype)
+    values = pa.array(x.reshape(-1))
+    emb = pa.FixedSizeListArray.from_arrays(values, x.shape[1])
+    return pa.table({"id": pa.array(list(ids), pa.string()), "embedding": emb})
+
+
+def write(ids, x: np.ndarray, path, dtype: str = "float32", meta: dict | None = None) -> None:
+    write_table(to_table(ids, x, dtype), path, metadata=meta)
+
+
+def embedding_matrix(column, path="<table>", offset: int = 0) -> np.ndarray:
+    """A (rows, dim) float32 matrix from a fixed-size or variable list column."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    if column.null_count:
+        row = offset + int(np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[0])
+        raise LraError(f"{path} row {row}: embedding is missing (null)")
+    if pa.types.is_fixed_size_list(column.type):
+        dim = column.type.list_size
+        flat = column.flatten().to_numpy(zero_copy_only=False)
+        return flat.reshape(len(column), dim).astype(np.float32, copy=False)
+    if pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
+        lengths = np.diff(column.offsets.to_numpy())
+        if len(lengths) and (lengths != lengths[0]).any():
+            row = offset + int(np.flatnonzero(lengths != lengths[0])[0])
+            raise LraError(
+                f"{path} row {row}: embedding has {lengths[row - offset]} values, row {offset} has "
+                f"{lengths[0]}; every embedding needs the same length"
+            )
+        flat = column.flatten().to_numpy(zero_copy_only=False)
+        return flat.reshape(len(column), int(lengths[0]) if len(lengths) else 0).astype(np.float32, copy=False)
+    raise LraError(f"{path}: column 'embedding' has type {column.type}; expected a list of floats")
+
+
+def read(paths, ids=None, normalize: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Read (ids, features) from shards, in the order of `ids` when given.
+
+    Features come back float32 and, with `normalize`, L2-normalised: cosine similarity is the
+    metric of retrieval and the scale the denoiser is conditioned on.
+    """
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    all_ids, blocks = [], []
+    for path in paths:
+        f = pq.ParquetFile(path)
+        for batch in f.iter_batches(columns=["id", "embedding"], batch_size=65536):
+            all_ids.append(np.asarray(batch.column(0).to_pylist(), dtype=object).astype(str))
+            blocks.append(embedding_matrix(batch.column(1), path))
+    found = np.concatenate(all_ids) if all_ids else np.empty(0, dtype=str)
+    x = np.concatenate(blocks) if blocks else np.empty((0, 0), np.float32)
+    if ids is not None:
+        x = x[align(found, np.asarray(ids).astype(str), paths)]
+        found = np.asarray(ids).astype(str)
+    if normalize:
+        x = l2_normalize(x)
+    return found, x
+
+
+def align(found: np.ndarray, wanted: np.ndarray, where) -> np.ndarray:
+    """Row positions in `found` of each id in `wanted`; fails naming the first missing id."""
+    order = np.argsort(found, kind="stable")
+    pos = np.searchsorted(found, wanted, sorter=order)
+    pos = np.minimum(pos, len(found) - 1)
+    rows = order[pos] if len(found) else np.zeros(len(wanted), dtype=int)
+    ok = found[rows] == wanted if len(found) else np.zeros(len(wanted), bool)
+    if not ok.all():
+        missing = wanted[~ok][0]
+        raise LraError(f"{where}: no row for id {missing!r} ({int((~ok).sum())} ids missing)")
+    return rows
+
+
+def l2_normalize(x: np.ndarray) -> np.ndarray:
+    norm = np.linalg.norm(x, axis=1, keepdims=True)
+    return (x / np.maximum(norm, 1e-12)).astype(np.float32, copy=False)

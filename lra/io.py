@@ -1,0 +1,84 @@
+"""Atomic file output and checked Parquet/JSON input.
+
+Every stage writes to a temporary name beside the target and renames it into place, so an
+interrupted or failed job never leaves a file that looks finished.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Iterator
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .errors import LraError
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; rename it to `path` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        elif tmp.exists():
+            tmp.unlink()
+
+
+def write_table(table: pa.Table, path, metadata: dict | None = None) -> None:
+    """Write a Parquet file atomically; `metadata` is stored as JSON under the key b"lra"."""
+    if metadata is not None:
+        meta = dict(table.schema.metadata or {})
+        meta[b"lra"] = json.dumps(metadata).encode()
+        table = table.replace_schema_metadata(meta)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
+
+
+def write_frame(df, path, metadata: dict | None = None) -> None:
+    write_table(pa.Table.from_pandas(df, preserve_index=False), path, metadata)
+
+
+def read_metadata(path) -> dict:
+    """The JSON stored by `write_table(..., metadata=)`, or {} when there is none."""
+    meta = pq.read_schema(path).metadata or {}
+    return json.loads(meta[b"lra"]) if b"lra" in meta else {}
+
+
+def read_table(path, columns: list[str] | None = None, required: list[str] = ()) -> pa.Table:
+    """Read Parquet, failing with one clear message on a missing file or column."""
+    path = Path(path)
+    if not path.exists():
+        raise LraError(f"{path}: file not found")
+    try:
+        schema = pq.read_schema(path)
+    except Exception as exc:  # pyarrow raises several types for non-Parquet input
+        raise LraError(f"{path}: not a readable Parquet file ({exc})") from None
+    missing = [c for c in required if c not in schema.names]
+    if missing:
+        raise LraError(
+            f"{path}: missing column(s) {', '.join(missing)}; it has {', '.join(schema.names)}"
+        )
+    return pq.read_table(path, columns=columns)
+
+
+def write_json(obj, path) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def read_json(path) -> dict:
+    path = Path(path)
+    if not path.exists():
+        raise LraError(f"{path}: file not found")
+    return json.loads(path.read_text())

@@ -1,0 +1,76 @@
+"""Helpers the Snakemake rules use to turn the config into targets (kept here to be testable).
+
+The grid of runs is the product of every list-valued run key: `encoder`, `noise` and `knn_k`
+each take one value or a list.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+from .encoders import slug
+from .errors import LraError
+
+GRID_KEYS = ("encoder", "noise", "knn_k")
+
+
+def as_list(value) -> list:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def dataset_name(config: dict) -> str:
+    spec = config["dataset"]
+    if spec.get("name"):
+        return spec["name"]
+    if spec.get("kind", "bundled") == "bundled":
+        return "digits"
+    from pathlib import Path
+
+    path = spec.get("csv") or spec.get("path")
+    if not path:
+        raise LraError("config key dataset.name: give the dataset a name (it becomes results/<name>/)")
+    return Path(path).stem
+
+
+def is_embeddings(config: dict) -> bool:
+    return config["dataset"].get("kind") == "embeddings"
+
+
+def encoders(config: dict) -> dict[str, str]:
+    """Path-safe encoder names → encoder specs. An embeddings dataset has one: `given`."""
+    if is_embeddings(config):
+        return {"given": "given"}
+    return {slug(spec): spec for spec in as_list(config["encoder"])}
+
+
+def runs(config: dict) -> list[dict]:
+    """Every (dataset, encoder, noise, k) run of the grid."""
+    noises = as_list(config["noise"])
+    ks = [int(k) for k in as_list(config["knn_k"])]
+    return [
+        {"dataset": dataset_name(config), "encoder": enc, "noise": noise, "k": k}
+        for enc, noise, k in itertools.product(encoders(config), noises, ks)
+    ]
+
+
+def metrics_files(config: dict, results: str = "results") -> list[str]:
+    return [f"{results}/{r['dataset']}/runs/{r['encoder']}/{r['noise']}/k{r['k']}/metrics.json" for r in runs(config)]
+
+
+def shard_names(config: dict) -> list[str]:
+    return [f"{i:05d}" for i in range(int(config["embed"]["shards"]))]
+
+
+def feature_files(config: dict, dataset: str, encoder: str, results: str = "results") -> list[str]:
+    """The feature Parquet file(s) of an encoder: embed shards, or the user's embeddings file."""
+    if is_embeddings(config):
+        from pathlib import Path
+
+        return [str(Path(config["dataset"]["path"]).expanduser().resolve())]
+    return [f"{results}/{dataset}/features/{encoder}/part-{s}.parquet" for s in shard_names(config)]
+
+
+def as_json(value) -> str:
+    """Stable JSON for rule params (a changed value reruns the rule and what follows it)."""
+    return json.dumps(value, sort_keys=True)

@@ -1,0 +1,23 @@
+rule embed:
+    input:
+        manifest,
+    output:
+        f"{RESULTS}/{{dataset}}/features/{{encoder}}/part-{{shard}}.parquet",
+    params:
+        spec=lambda w: ENCODERS[w.encoder],
+        shards=config["embed"]["shards"],
+        dtype=config["embed"]["dtype"],
+        options=lw.as_json(config["embed"]["options"]),
+    threads: config["embed"]["threads"]
+    resources:
+        mem_mb=config["embed"]["mem_mb"],
+    log:
+        "logs/{dataset}/embed/{encoder}/part-{shard}.log",
+    benchmark:
+        "logs/{dataset}/embed/{encoder}/part-{shard}.bench.tsv"
+    conda:
+        ENV
+    shell:
+        "{LRA} embed --manifest {input} --encoder {params.spec:q} --shard $((10#{wildcards.shard}))"
+        " --num-shards {params.shards} --dtype {params.dtype} --options {params.options:q}"
+        " --out {output} 2> {log}"

@@ -1,0 +1,39 @@
+rule index:
+    input:
+        manifest=manifest,
+        features=feature_files,
+    output:
+        f"{RESULTS}/{{dataset}}/index/{{encoder}}.faiss",
+    params:
+        index_type=config["index"],
+    threads: config["threads"]
+    log:
+        "logs/{dataset}/index/{encoder}.log",
+    benchmark:
+        "logs/{dataset}/index/{encoder}.bench.tsv"
+    conda:
+        ENV
+    shell:
+        "{LRA} index --manifest {input.manifest} --features {input.features}"
+        " --index-type {params.index_type:q} --out {output} 2> {log}"
+
+
+rule neighbors:
+    input:
+        manifest=manifest,
+        features=feature_files,
+        index=f"{RESULTS}/{{dataset}}/index/{{encoder}}.faiss",
+    output:
+        f"{RESULTS}/{{dataset}}/neighbors/{{encoder}}/k{{k}}.parquet",
+    params:
+        device=config["device"],
+    threads: config["threads"]
+    log:
+        "logs/{dataset}/neighbors/{encoder}/k{k}.log",
+    benchmark:
+        "logs/{dataset}/neighbors/{encoder}/k{k}.bench.tsv"
+    conda:
+        ENV
+    shell:
+        "{LRA} neighbors --manifest {input.manifest} --features {input.features} --index {input.index}"
+        " -k {wildcards.k} --device {params.device} --out {output} 2> {log}"

@@ -201,9 +201,9 @@ def encode_labels(df: pd.DataFrame, classes: list | None, path: Path):
                 )
         return pd.array(out, dtype="Int64")
 
-    label = convert(df["label"], "label").astype("int64")
+    label = np.asarray(convert(df["label"], "label"), dtype=np.int64)
     clean = convert(clean_col, "clean_label")
-    return label.to_numpy(), clean, names
+    return label, clean, names
 
 
 def _parse_splits(col: pd.Series, path: Path) -> np.ndarray:

@@ -85,7 +85,8 @@ def align(found: np.ndarray, wanted: np.ndarray, where) -> np.ndarray:
     rows = order[pos] if len(found) else np.zeros(len(wanted), dtype=int)
     ok = found[rows] == wanted if len(found) else np.zeros(len(wanted), bool)
     if not ok.all():
-        missing = wanted[~ok][0]
+        missing = str(wanted[~ok][0])
+        where = ", ".join(map(str, where)) if isinstance(where, (list, tuple)) else where
         raise LraError(f"{where}: no row for id {missing!r} ({int((~ok).sum())} ids missing)")
     return rows
 

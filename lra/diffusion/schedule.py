@@ -31,8 +31,14 @@ class CosineSchedule:
 
 
 def ddim_timesteps(T: int = 1000, S: int = 10) -> list[int]:
-    """The S uniform DDIM steps, largest first: T=1000, S=10 → 901, 801, …, 1."""
-    if not 1 <= S <= T:
-        raise ValueError(f"ddim_steps must be in 1..T={T}, got {S}")
+    """The S uniform DDIM steps, largest first: T=1000, S=10 → 901, 801, …, 1.
+
+    The grid needs a stride of at least 2 (S ≤ T/2); a first step at t = T-1, where ᾱ ≈ 0,
+    would divide the prediction of y_0 by ~0.
+    """
+    if not 1 <= S <= T // 2:
+        from ..errors import LraError
+
+        raise LraError(f"config key ddim_steps: {S} steps need T ≥ {2 * S} (T={T}); use at most {T // 2}")
     stride = T // S
     return [T - stride * (i + 1) + 1 for i in range(S)]

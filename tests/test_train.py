@@ -1,0 +1,75 @@
+import numpy as np
+import torch
+
+from lra.diffusion import TrainConfig, candidates, train
+from lra.diffusion.sample import predict, read_out
+from lra.diffusion.train import antithetic_timesteps, lr_at
+
+from .conftest import clustered
+
+
+def test_candidates_are_neighbour_labels_plus_own_with_agreement_counts():
+    observed = np.array([0, 1, 1, 2])
+    rows = np.array([[1, 2], [2, 0], [1, 3], [0, 1]])
+    cand, agree = candidates(observed, rows, own_label=True)
+    assert cand.tolist() == [[1, 1, 0], [1, 0, 1], [1, 2, 1], [0, 1, 2]]
+    assert agree.tolist() == [[2, 2, 1], [2, 1, 2], [2, 1, 2], [1, 1, 1]]
+    cand, agree = candidates(observed, rows, own_label=False)
+    assert cand.tolist() == [[1, 1], [1, 0], [1, 2], [0, 1]]
+    assert agree.tolist() == [[2, 2], [1, 1], [1, 1], [1, 1]]
+
+
+def test_antithetic_timesteps_pair_t_with_T_minus_1_minus_t():
+    t = antithetic_timesteps(9, 1000, torch.Generator().manual_seed(0))
+    assert len(t) == 9
+    assert torch.equal(t[:4] + t[5:9], torch.full((4,), 999))
+    assert ((t >= 0) & (t < 1000)).all()
+
+
+def test_learning_rate_warms_up_linearly_then_decays_to_zero_at_the_last_step():
+    assert lr_at(0, 100, 10, 1e-3) == 1e-4
+    assert lr_at(9, 100, 10, 1e-3) == 1e-3
+    assert abs(lr_at(10, 100, 10, 1e-3) - 1e-3) < 1e-12
+    assert lr_at(100, 100, 10, 1e-3) == 0.0
+    assert lr_at(55, 100, 10, 1e-3) < lr_at(30, 100, 10, 1e-3)
+
+
+def _fit(x, y_obs, rows, **cfg):
+    cand, agree = candidates(y_obs, rows, cfg.pop("own_label", True))
+    conf = TrainConfig(**{"epochs": 100, "F": 64, "T": 50, "batch_size": 32, "eval_every": 5, **cfg})
+    return train(x, cand, agree, int(y_obs.max()) + 1, conf, log=lambda *a: None)
+
+
+def test_training_learns_the_clean_classes_from_noisy_labels():
+    x, y = clustered(80, 3, 16, spread=0.5)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    rng = np.random.default_rng(0)
+    noisy = np.where(rng.random(len(y)) < 0.3, (y + 1) % 3, y)
+    sims = x @ x.T
+    np.fill_diagonal(sims, -np.inf)
+    rows = np.argsort(-sims, axis=1)[:, :5]
+    model, sch, history = _fit(x, noisy, rows)
+    assert history[-1]["loss"] < history[0]["loss"]
+    y0, _ = predict(model, sch, torch.as_tensor(x), steps=10)
+    assert (read_out(y0).numpy() == y).mean() > 0.95  # far above the 70 % of the labels given
+
+
+def test_model_selection_keeps_the_epoch_with_the_best_validation_accuracy():
+    x, y = clustered(40, 2, 8, spread=0.3)
+    rows = np.argsort(-(x @ x.T), axis=1)[:, 1:4]
+    cand, agree = candidates(y, rows)
+    cfg = TrainConfig(epochs=6, F=16, T=50, batch_size=32, eval_every=2)
+    _, _, history = train(x, cand, agree, 2, cfg, x[:20], y[:20], log=lambda *a: None)
+    evaluated = [h for h in history if "val_accuracy" in h]
+    assert [h["epoch"] for h in evaluated] == [2, 4, 6]
+    selected = [h for h in evaluated if h.get("selected")]
+    assert selected[-1]["val_accuracy"] == max(h["val_accuracy"] for h in evaluated)
+
+
+def test_same_seed_gives_identical_weights():
+    x, y = clustered(30, 2, 8, spread=0.5)
+    rows = np.argsort(-(x @ x.T), axis=1)[:, 1:4]
+    a, _, _ = _fit(x, y, rows, epochs=2)
+    b, _, _ = _fit(x, y, rows, epochs=2)
+    for (name, p), (_, q) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert torch.equal(p, q), name

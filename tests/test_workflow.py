@@ -1,0 +1,110 @@
+"""End-to-end runs of the Snakemake DAG on tiny configs, in temporary working directories."""
+
+import json
+
+import pandas as pd
+import pytest
+import torch
+
+from .conftest import TINY, planned_rules, snakemake, write_config
+
+pytestmark = pytest.mark.slow
+
+GRID = {**TINY, "noise": ["sym-0.4", "asym-0.3"]}
+UPSTREAM = {"data", "embed", "index", "noise"}
+
+
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory):
+    """The embedded default's DAG (digits, pixels) with tiny training, over a grid of two noises."""
+    work = tmp_path_factory.mktemp("default")
+    cfg = write_config(work / "tiny.yaml", GRID)
+    snakemake(work, configs=[cfg])
+    return work, cfg
+
+
+def test_the_dag_writes_every_stage_and_a_summary_row_per_run(default_run):
+    work, _ = default_run
+    digits = work / "results" / "digits"
+    assert (digits / "manifest.parquet").exists()
+    assert (digits / "features" / "pixels-8" / "part-00000.parquet").exists()
+    assert (digits / "index" / "pixels-8.faiss").exists()
+    assert (digits / "neighbors" / "pixels-8" / "k3.parquet").exists()
+    summary = pd.read_csv(work / "results" / "summary.tsv", sep="\t")
+    assert sorted(summary["noise"]) == ["asym-0.3", "sym-0.4"]
+    for noise in ("sym-0.4", "asym-0.3"):
+        run = digits / "runs" / "pixels-8" / noise / "k3"
+        m = json.loads((run / "metrics.json").read_text())
+        assert m["n_test"] == 359 and 0 <= m["accuracy"] <= 1
+        assert set(m["baselines"]) == {"knn_vote", "linear_probe"}
+        assert m["baselines"]["knn_vote"] > 0.5  # real retrieval on real features
+        assert len(m["per_class_accuracy"]) == 10
+        assert abs(m["train_noise_rate"] - float(noise.split("-")[1])) < 0.02
+        issues = pd.read_parquet(run / "label_issues.parquet")
+        assert len(issues) == m["n_train"] and issues["p_given"].is_monotonic_increasing
+    assert any((work / "logs" / "digits").rglob("train/*/*/k3.log"))
+
+
+def test_a_second_configfile_merges_over_the_first(default_run):
+    work, _ = default_run
+    state = torch.load(work / "results/digits/runs/pixels-8/sym-0.4/k3/model.pt", weights_only=False)
+    assert state["train_config"]["epochs"] == 2  # from the tiny config
+    assert state["train_config"]["lr"] == 0.001  # schema default kept
+    assert state["hparams"]["feature_dim"] == 3 * 8 * 8  # encoder pixels:8 from config.yaml
+
+
+def test_a_new_k_reruns_neighbours_and_what_follows_only(default_run):
+    work, cfg = default_run
+    plan = snakemake(work, "-n", "--config", "knn_k=5", configs=[cfg])
+    assert planned_rules(plan) == {"neighbors", "train", "predict", "score", "report", "all"}
+    manifest = work / "results/digits/manifest.parquet"
+    before = manifest.stat().st_mtime_ns
+    snakemake(work, "--config", "knn_k=5", configs=[cfg])
+    assert manifest.stat().st_mtime_ns == before
+    assert (work / "results/digits/runs/pixels-8/sym-0.4/k5/metrics.json").exists()
+    assert planned_rules(snakemake(work, "-n", "--config", "knn_k=5", configs=[cfg])) == set()
+
+
+def test_same_config_and_seed_give_the_same_metrics(default_run, tmp_path):
+    work, _ = default_run
+    cfg = write_config(tmp_path / "tiny.yaml", {**TINY, "noise": "sym-0.4"})
+    snakemake(tmp_path, configs=[cfg])
+    rel = "results/digits/runs/pixels-8/sym-0.4/k3/metrics.json"
+    assert json.loads((tmp_path / rel).read_text()) == json.loads((work / rel).read_text())
+
+
+def test_folder_of_pngs_runs_end_to_end_with_given_labels(png_folder, tmp_path):
+    cfg = write_config(tmp_path / "c.yaml", TINY, {"dataset": {"kind": "folder", "csv": str(png_folder), "name": "colours"},
+                                                    "encoder": "pixels:4", "noise": "given"})
+    snakemake(tmp_path, configs=[cfg])
+    m = json.loads((tmp_path / "results/colours/runs/pixels-4/given/k3/metrics.json").read_text())
+    assert m["n_test"] == 30
+    assert m["train_noise_rate"] > 0.05  # the CSV's own wrong labels
+    assert m["baselines"]["knn_vote"] > 0.6  # well above chance (1/3): real retrieval
+
+
+def test_embeddings_parquet_runs_end_to_end_with_synthetic_noise(embeddings_file, tmp_path):
+    cfg = write_config(tmp_path / "c.yaml", TINY, {"dataset": {"kind": "embeddings", "path": str(embeddings_file)},
+                                                    "noise": "sym-0.2"})
+    snakemake(tmp_path, configs=[cfg])
+    run = tmp_path / "results/vectors/runs/given/sym-0.2/k3"
+    m = json.loads((run / "metrics.json").read_text())
+    assert abs(m["train_noise_rate"] - 0.2) < 0.03
+    assert not (tmp_path / "results/vectors/features").exists()  # nothing embedded
+
+
+def test_a_misspelt_config_key_stops_before_any_job(tmp_path):
+    proc = snakemake(tmp_path, "--config", "knn=20", check=False)
+    assert proc.returncode != 0
+    assert "'knn' was unexpected" in proc.stdout + proc.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_bad_input_fails_the_stage_with_one_message_and_no_output(png_folder, tmp_path):
+    pd.read_csv(png_folder).drop(columns="label").to_csv(png_folder, index=False)
+    cfg = write_config(tmp_path / "c.yaml", TINY, {"dataset": {"kind": "folder", "csv": str(png_folder), "name": "x"}})
+    proc = snakemake(tmp_path, configs=[cfg], check=False)
+    assert proc.returncode != 0
+    assert "labels.csv: missing column(s) label" in proc.stdout + proc.stderr
+    assert "Traceback" not in (tmp_path / "logs/x/data.log").read_text()
+    assert not (tmp_path / "results/x/manifest.parquet").exists()

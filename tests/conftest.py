@@ -18,7 +18,7 @@ SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 # A DAG small enough for CI: a few epochs of a narrow denoiser, few sampling trajectories.
 TINY = {
     "knn_k": 3,
-    "train": {"epochs": 2, "F": 32, "T": 100, "eval_every": 1, "batch_size": 64},
+    "train": {"epochs": 2, "min_steps": 0, "F": 32, "T": 100, "eval_every": 1, "batch_size": 64},
     "predict": {"samples": 2},
 }
 

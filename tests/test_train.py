@@ -73,3 +73,12 @@ def test_same_seed_gives_identical_weights():
     b, _, _ = _fit(x, y, rows, epochs=2)
     for (name, p), (_, q) in zip(a.state_dict().items(), b.state_dict().items()):
         assert torch.equal(p, q), name
+
+
+def test_min_steps_raises_the_epochs_of_a_small_dataset():
+    x, y = clustered(20, 2, 4, spread=0.5)
+    rows = np.argsort(-(x @ x.T), axis=1)[:, 1:3]
+    cand, agree = candidates(y, rows)
+    cfg = TrainConfig(epochs=1, min_steps=12, F=8, T=20, batch_size=16)  # 2 steps per epoch
+    _, _, history = train(x, cand, agree, 2, cfg, log=lambda *a: None)
+    assert len(history) == 6

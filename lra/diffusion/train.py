@@ -29,6 +29,7 @@ class TrainConfig:
     T: int = 1000  # diffusion steps
     F: int = 512  # hidden width of the denoiser
     epochs: int = 200
+    min_steps: int = 0  # train at least this many steps: each of the T gates learns only from its own t
     batch_size: int = 256
     lr: float = 1e-3  # peak learning rate of Adam
     warmup_epochs: int = 5  # linear warm-up, then cosine decay to zero at the last epoch
@@ -102,10 +103,13 @@ def train(fp: np.ndarray, cand: np.ndarray, agree: np.ndarray, num_classes: int,
     N, K = cand.shape
     B = min(cfg.batch_size, N)
     per_epoch = max(1, N // B)  # drop the ragged last batch: BatchNorm needs > 1 item
-    total, warmup = cfg.epochs * per_epoch, cfg.warmup_epochs * per_epoch
+    epochs = max(cfg.epochs, math.ceil(cfg.min_steps / per_epoch))
+    if epochs > cfg.epochs:
+        log(f"{N} items give {per_epoch} steps per epoch: training {epochs} epochs to reach min_steps={cfg.min_steps}")
+    total, warmup = epochs * per_epoch, cfg.warmup_epochs * per_epoch
     use_amp = cfg.amp and device.type == "cuda"
     history, best, best_acc, step = [], None, -1.0, 0
-    for epoch in tqdm(range(1, cfg.epochs + 1), desc="train", unit="epoch", mininterval=2):
+    for epoch in tqdm(range(1, epochs + 1), desc="train", unit="epoch", mininterval=2):
         model.train()
         perm = torch.randperm(N, generator=g)
         epoch_loss = 0.0
@@ -130,7 +134,7 @@ def train(fp: np.ndarray, cand: np.ndarray, agree: np.ndarray, num_classes: int,
             epoch_loss += loss.item()
             step += 1
         record = {"epoch": epoch, "loss": epoch_loss / per_epoch}
-        if val_fp is not None and (epoch % cfg.eval_every == 0 or epoch == cfg.epochs):
+        if val_fp is not None and (epoch % cfg.eval_every == 0 or epoch == epochs):
             acc = accuracy(model, schedule, val_fp, val_labels, cfg.ddim_steps, device)
             record["val_accuracy"] = acc
             if acc > best_acc:

@@ -25,6 +25,8 @@ def dataset_name(config: dict) -> str:
         return spec["name"]
     if spec.get("kind", "bundled") == "bundled":
         return "digits"
+    if spec.get("kind") not in ("folder", "embeddings"):
+        return spec["kind"]  # a paper benchmark: results/cifar10/, results/clothing1m/, ...
     from pathlib import Path
 
     path = spec.get("csv") or spec.get("path")

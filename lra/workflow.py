@@ -73,6 +73,13 @@ def feature_files(config: dict, dataset: str, encoder: str, results: str = "resu
     return [f"{results}/{dataset}/features/{encoder}/part-{s}.parquet" for s in shard_names(config)]
 
 
+def embed_options(config: dict) -> dict:
+    """embed.options with its unset keys left out and device defaulting to the top-level device."""
+    options = {k: v for k, v in config["embed"].get("options", {}).items() if v is not None}
+    options.setdefault("device", config.get("device", "auto"))
+    return options
+
+
 def as_json(value) -> str:
     """Stable JSON for rule params (a changed value reruns the rule and what follows it)."""
     return json.dumps(value, sort_keys=True)

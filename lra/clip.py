@@ -157,22 +157,24 @@ class OpenClipEncoder:
         out = None
         bar = progress or tqdm(total=len(frame), desc=f"open_clip {self.name}", unit="img", mininterval=2)
         rows, ids = frame.index.tolist(), frame["id"].astype(str).tolist()
-        for images, pos, reasons in self.loader(frame):
-            pos = pos.numpy()
-            bad = [j for j, r in enumerate(reasons) if r]
-            for j in bad:
-                err = BadImage(frame["source"].iloc[pos[j]], reasons[j], rows[pos[j]], ids[pos[j]])
-                if skipped is None:
-                    raise err
-                skipped.append(err)
-            z = self.forward(images)
-            if out is None:
-                out = np.empty((len(frame), z.shape[1]), np.float32)
-            z[bad] = np.nan
-            out[pos] = z
-            bar.update(len(pos))
-        if progress is None:
-            bar.close()
+        try:
+            for images, pos, reasons in self.loader(frame):
+                pos = pos.numpy()
+                bad = [j for j, r in enumerate(reasons) if r]
+                for j in bad:
+                    err = BadImage(frame["source"].iloc[pos[j]], reasons[j], rows[pos[j]], ids[pos[j]])
+                    if skipped is None:
+                        raise err
+                    skipped.append(err)
+                z = self.forward(images)
+                if out is None:
+                    out = np.empty((len(frame), z.shape[1]), np.float32)
+                z[bad] = np.nan
+                out[pos] = z
+                bar.update(len(pos))
+        finally:
+            if progress is None:
+                bar.close()
         return out if out is not None else np.empty((0, 1), np.float32)
 
 

@@ -206,7 +206,7 @@ def encode_labels(df: pd.DataFrame, classes: list | None, path: Path):
 
     label = convert(df["label"], "label").astype("int64")
     clean = convert(clean_col, "clean_label")
-    return label.to_numpy(), clean, names
+    return np.asarray(label, dtype=np.int64), clean, names  # pandas 3: astype gives numpy already
 
 
 def _parse_splits(col: pd.Series, path: Path) -> np.ndarray:

@@ -62,7 +62,7 @@ def _need(path: Path, what: str, key: str = "dataset.root") -> Path:
 
 
 @functools.lru_cache(maxsize=8)
-def _cifar_batch(path: str) -> dict:
+def _cifar_batch(path: str, key: str = "data") -> dict:
     try:
         with open(path, "rb") as f:
             d = pickle.load(f, encoding="latin1")
@@ -71,8 +71,8 @@ def _cifar_batch(path: str) -> dict:
     except Exception as exc:
         raise LraError(f"{path}: not a readable CIFAR python batch ({type(exc).__name__}: {exc}); "
                        "re-extract the torchvision/CIFAR archive") from None
-    if "data" not in d:
-        raise LraError(f"{path}: CIFAR batch without a 'data' array; re-extract the archive")
+    if not isinstance(d, dict) or key not in d:
+        raise LraError(f"{path}: CIFAR file without {key!r}; re-extract the archive")
     return d
 
 
@@ -100,7 +100,7 @@ def _cifar_tables(kind: str, root: Path, download: bool):
             raise LraError(f"{root}: downloading {info['torchvision']} failed ({exc}); download it elsewhere and "
                            f"copy {info['folder']}/ there, then set dataset.download: false") from None
     _need(folder, f"{info['folder']}/ (torchvision layout; set dataset.download: true to fetch it)")
-    meta = _cifar_batch(str(_need(folder / info["meta"], "CIFAR meta file")))
+    meta = _cifar_batch(str(_need(folder / info["meta"], "CIFAR meta file")), info["names"])
     classes = [str(c) for c in meta[info["names"]]]
     out = {}
     for split in ("train", "test"):
@@ -302,7 +302,7 @@ def webvision(spec: dict, seed: int) -> Manifest:
     val_images_256/); ilsvrc12 = the ILSVRC12 val images of those 50 classes under
     dataset.imagenet_val/<wnid>/ (the wnids from info/synsets.txt)."""
     root = _root(spec)
-    n_classes = int(spec.get("num_classes", WEBVISION_CLASSES))
+    n_classes = WEBVISION_CLASSES
     synsets_file = root / "info" / "synsets.txt"
     wnids, classes = [], []
     if synsets_file.exists():

@@ -13,7 +13,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .errors import LraError
-from .images import open_image
+from .images import BadImage, open_image
 
 
 def slug(spec: str) -> str:
@@ -22,25 +22,44 @@ def slug(spec: str) -> str:
 
 
 class PixelsEncoder:
+    """Raw pixels, standardised with train statistics. No options."""
+
     def __init__(self, size: int = 32):
         self.size = size
         self.mean = self.std = None
 
-    def _raw(self, sources, rows, desc: str) -> np.ndarray:
-        out = np.empty((len(sources), 3 * self.size * self.size), np.float32)
-        for i, (src, row) in enumerate(tqdm(list(zip(sources, rows)), desc=desc, unit="img", mininterval=2)):
-            im = open_image(src, row).resize((self.size, self.size), resample=3)  # bicubic
-            out[i] = np.asarray(im, np.float32).reshape(-1) / 255.0
+    def _raw(self, frame, desc: str, skipped: list | None) -> np.ndarray:
+        out = np.full((len(frame), 3 * self.size * self.size), np.nan, np.float32)
+        items = zip(frame["source"].tolist(), frame.index.tolist(), frame["id"].tolist())
+        for i, (src, row, item_id) in enumerate(tqdm(list(items), desc=desc, unit="img", mininterval=2)):
+            try:
+                im = open_image(src, row, item_id)
+            except BadImage as bad:
+                if skipped is None:
+                    raise
+                skipped.append(bad)
+                continue
+            out[i] = np.asarray(im.resize((self.size, self.size), resample=3), np.float32).reshape(-1) / 255.0
         return out
 
-    def fit(self, frame) -> None:
+    def fit(self, frame, skipped: list | None = None, chunk_rows: int = 8192) -> None:
+        """Mean and standard deviation of the train split, streamed chunk by chunk."""
         train = frame[frame["split"] == "train"]
-        x = self._raw(train["source"].tolist(), train.index.tolist(), "pixels: train statistics")
-        self.mean = x.mean(axis=0)
-        self.std = x.std(axis=0) + 1e-3  # constant pixels (digit borders) must not blow up
+        n, s1, s2 = 0, 0.0, 0.0
+        for start in range(0, len(train), chunk_rows):
+            x = self._raw(train.iloc[start:start + chunk_rows], "pixels: train statistics", skipped)
+            x = x[np.isfinite(x).all(axis=1)].astype(np.float64)
+            n, s1, s2 = n + len(x), s1 + x.sum(axis=0), s2 + (x * x).sum(axis=0)
+        if n == 0:
+            raise LraError("pixels encoder: no readable train image to compute the pixel statistics from")
+        self.mean = (s1 / n).astype(np.float32)
+        var = np.maximum(s2 / n - (s1 / n) ** 2, 0.0)
+        self.std = (np.sqrt(var) + 1e-3).astype(np.float32)  # constant pixels (digit borders) must not blow up
 
-    def encode(self, frame) -> np.ndarray:
-        x = (self._raw(frame["source"].tolist(), frame.index.tolist(), "pixels: embed") - self.mean) / self.std
+    def encode(self, frame, skipped: list | None = None) -> np.ndarray:
+        """L2-normalised rows; with a `skipped` list, unreadable images become NaN rows and are
+        appended to it as `BadImage` errors instead of raising."""
+        x = (self._raw(frame, "pixels: embed", skipped) - self.mean) / self.std
         return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 

@@ -91,6 +91,15 @@ def align(found: np.ndarray, wanted: np.ndarray, where) -> np.ndarray:
     return rows
 
 
+def skipped_ids(paths) -> set[str]:
+    """Ids the embed stage left out of these shards (unreadable images under bad_images: skip)."""
+    from .io import read_metadata
+
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    return {s["id"] for path in paths for s in read_metadata(path).get("skipped", [])}
+
+
 def l2_normalize(x: np.ndarray) -> np.ndarray:
     norm = np.linalg.norm(x, axis=1, keepdims=True)
     return (x / np.maximum(norm, 1e-12)).astype(np.float32, copy=False)

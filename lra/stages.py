@@ -30,10 +30,17 @@ def data(spec: dict, out, seed: int = 0) -> datasets.Manifest:
     return m
 
 
-def load_manifest(path) -> datasets.Manifest:
+def load_manifest(path, feature_paths=None) -> datasets.Manifest:
+    """The manifest; given feature shards, without the items their embed left out (bad_images: skip)."""
     frame = read_table(path, required=["id", "split", "source", "label", "clean_label"]).to_pandas()
     frame["clean_label"] = frame["clean_label"].astype("Int64")
     meta = read_metadata(path)
+    if feature_paths is not None:
+        skipped = features.skipped_ids(feature_paths)
+        if skipped:
+            keep = ~frame["id"].astype(str).isin(skipped)
+            log.info("%d item(s) without features (unreadable images skipped at embed) left out", int((~keep).sum()))
+            frame = frame[keep.to_numpy()].reset_index(drop=True)
     return datasets.Manifest(frame, meta.pop("classes"), meta)
 
 
@@ -57,20 +64,147 @@ def load_observed(path, ids) -> np.ndarray:
 
 # --- features, index, neighbours ---------------------------------------------------------------
 
-def embed(manifest, encoder: str, out, shard: int = 0, num_shards: int = 1, dtype: str = "float32", **options) -> None:
-    """manifest → features/{encoder}/part-{shard}.parquet for one contiguous block of rows."""
+BAD_IMAGE_POLICIES = ("fail", "skip")
+
+
+def embed(manifest, encoder: str, out, shard: int = 0, num_shards: int = 1, dtype: str = "float32",
+          chunk_rows: int = 8192, bad_images: str = "fail", **options) -> dict:
+    """manifest → features/{encoder}/part-{shard}.parquet for one contiguous block of rows.
+
+    Resumable: rows are embedded `chunk_rows` at a time and each chunk is written atomically into
+    `<out>.chunks/`, keyed by a fingerprint of the encoder, its result-changing options and the
+    manifest. A rerun after a kill reuses every finished chunk whose key matches, then assembles
+    the part file (atomically, one chunk in memory at a time) and removes the chunk folder.
+
+    `bad_images`: `fail` stops at the first unreadable image, naming row and file; `skip` leaves
+    such items out of the part, lists them (id, source, reason) in the part's metadata and in
+    `part-{shard}.skipped.tsv` next to it, and the later stages drop them from the manifest.
+    """
     from . import encoders
 
+    if bad_images not in BAD_IMAGE_POLICIES:
+        raise LraError(f"config key embed.options.bad_images: {bad_images!r}; use fail or skip")
+    if int(chunk_rows) < 1:
+        raise LraError(f"config key embed.options.chunk_rows: {chunk_rows!r}; use a positive integer")
+    if not 0 <= shard < num_shards:
+        raise LraError(f"lra embed: --shard {shard} is outside 0..{num_shards - 1} (--num-shards {num_shards})")
     m = load_manifest(manifest)
     if m.meta["kind"] == "embeddings":
         raise LraError(f"{manifest}: dataset kind 'embeddings' has its features already; there is nothing to embed")
-    enc = encoders.get(encoder, **options)
-    if hasattr(enc, "fit"):
-        enc.fit(m.frame)
+    out = Path(out)
+    cache = out.with_name(out.name + ".chunks")
     block = np.array_split(np.arange(len(m.frame)), num_shards)[shard]
-    rows = m.frame.iloc[block]
-    x = enc.encode(rows) if len(rows) else np.empty((0, 1), np.float32)
-    features.write(rows["id"], x, out, dtype=dtype, meta={"encoder": encoder, "shard": shard, "num_shards": num_shards})
+    starts = list(range(0, len(block), int(chunk_rows)))
+    base = _embed_key(m.frame, encoder, {**options, "bad_images": bad_images})
+    keys = [f"{base}-{i}-{_rows_digest(m.frame.iloc[block[s:s + chunk_rows]])}" for i, s in enumerate(starts)]
+    chunk_paths = [cache / f"chunk-{i:06d}.parquet" for i in range(len(starts))]
+    todo = [i for i, p in enumerate(chunk_paths) if not _chunk_done(p, keys[i])]
+    log.info("embed %s shard %d/%d: %d rows in %d chunk(s), %d to compute", encoder, shard, num_shards,
+             len(block), len(starts), len(todo))
+    for stale in cache.glob(".chunk-*.tmp-*"):  # partial writes of a killed job
+        stale.unlink(missing_ok=True)
+    skip = bad_images == "skip"
+    if todo:
+        enc = encoders.get(encoder, **options)
+        if hasattr(enc, "fit"):
+            enc.fit(m.frame, [] if skip else None)
+        for i in todo:
+            rows = m.frame.iloc[block[starts[i]:starts[i] + chunk_rows]]
+            skipped = [] if skip else None
+            x = enc.encode(rows, skipped)
+            ok = np.isfinite(x).all(axis=1)
+            bad = [{"id": b.item_id, "source": b.source, "reason": b.reason} for b in skipped or []]
+            if not skip and not ok.all():
+                raise LraError(f"encoder {encoder} returned NaN or inf for manifest row {int(rows.index[~ok][0])}")
+            cache.mkdir(parents=True, exist_ok=True)
+            features.write(rows["id"].to_numpy(str)[ok], x[ok], chunk_paths[i], "float32",
+                           meta={"key": keys[i], "skipped": bad})
+    meta = _assemble(chunk_paths, out, dtype, {"encoder": encoder, "shard": shard, "num_shards": num_shards,
+                                               "rows": int(len(block))})
+    _write_skipped(out, meta["skipped"], skip)
+    if meta["skipped"]:
+        log.warning("embed: %d unreadable image(s) left out; listed in %s", len(meta["skipped"]), skipped_path(out))
+    import shutil
+
+    shutil.rmtree(cache, ignore_errors=True)
+    return meta
+
+
+# Options that change how fast features are made, not what they are: they do not void a chunk.
+_SPEED_OPTIONS = ("batch_size", "num_workers", "device", "cache_dir")
+
+
+def _embed_key(frame: pd.DataFrame, encoder: str, options: dict) -> str:
+    """Fingerprint of what a chunk's features depend on beyond its own rows: the encoder, its
+    result-changing options, and the manifest (fitted encoders use the whole train split)."""
+    import hashlib
+    import json
+
+    h = hashlib.sha256(json.dumps([encoder, {k: v for k, v in sorted(options.items()) if k not in _SPEED_OPTIONS}],
+                                  sort_keys=True, default=str).encode())
+    h.update(_rows_digest(frame).encode())
+    return h.hexdigest()[:16]
+
+
+def _rows_digest(frame: pd.DataFrame) -> str:
+    import hashlib
+
+    hashed = pd.util.hash_pandas_object(frame[["id", "split", "source"]].astype(str), index=False)
+    return hashlib.sha256(hashed.to_numpy().tobytes()).hexdigest()[:16]
+
+
+def _chunk_done(path: Path, key: str) -> bool:
+    """A finished chunk of the same key; anything else (absent, stale, unreadable) is redone."""
+    if not path.exists():
+        return False
+    try:
+        return read_metadata(path).get("key") == key
+    except Exception:  # a damaged file is recomputed, not trusted
+        return False
+
+
+def _assemble(chunk_paths: list[Path], out: Path, dtype: str, meta: dict) -> dict:
+    """Chunks → the part file, streamed one chunk at a time, renamed into place when complete."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    skipped = [s for p in chunk_paths for s in read_metadata(p)["skipped"]]
+    meta = {**meta, "skipped": skipped}
+    tables = (pq.read_table(p) for p in chunk_paths)
+    first = next(tables, None)
+    if first is None:
+        features.write([], np.empty((0, 1), np.float32), out, dtype, meta)
+        return meta
+    dim = first.schema.field("embedding").type.list_size
+    schema = features.to_table([], np.empty((0, dim), np.float32), dtype).schema
+    schema = schema.with_metadata({b"lra": json.dumps(meta).encode()})
+    with atomic_path(out) as tmp, pq.ParquetWriter(tmp, schema) as writer:
+        writer.write_table(_cast(first, schema))
+        for t in tables:
+            writer.write_table(_cast(t, schema))
+    return meta
+
+
+def _cast(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """A float32 chunk table in the part's schema (float16 storage when asked)."""
+    return table.replace_schema_metadata(None).cast(schema.remove_metadata()).replace_schema_metadata(schema.metadata)
+
+
+def skipped_path(part) -> Path:
+    """`part-00000.parquet` → `part-00000.skipped.tsv`: the unreadable images left out of it."""
+    part = Path(part)
+    return part.with_name(part.name.removesuffix(".parquet") + ".skipped.tsv")
+
+
+def _write_skipped(out: Path, skipped: list[dict], skip: bool) -> None:
+    path = skipped_path(out)
+    if not skip:
+        path.unlink(missing_ok=True)  # a stale list from an earlier skip run would mislead
+        return
+    df = pd.DataFrame(skipped, columns=["id", "source", "reason"])
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, sep="\t", index=False)
 
 
 def _train_features(manifest: datasets.Manifest, feature_paths):
@@ -83,7 +217,7 @@ def index(manifest, feature_paths: list[str], out, index_type: str = "auto") -> 
     """Train-split features → a FAISS inner-product index (rows in manifest order of train)."""
     import faiss
 
-    m = load_manifest(manifest)
+    m = load_manifest(manifest, feature_paths)
     train_ids = m.frame.loc[m.frame["split"] == "train", "id"].to_numpy(str)
     _, x = features.read(feature_paths, ids=train_ids)
     idx = retrieval.build_index(x, index_type)
@@ -96,7 +230,7 @@ def neighbors(manifest, feature_paths: list[str], index_path, k: int, out, devic
     """Every item's k nearest train items (a train item never lists itself) → neighbours table."""
     import faiss
 
-    m = load_manifest(manifest)
+    m = load_manifest(manifest, feature_paths)
     ids = m.frame["id"].to_numpy(str)
     train_ids = ids[m.frame["split"].to_numpy() == "train"]
     _, x = features.read(feature_paths, ids=ids)
@@ -135,7 +269,7 @@ def train(manifest, labels, feature_paths: list[str], neighbors_path, out, param
     params = dict(params or {})
     select_on = params.pop("select_on", "observed")
     cfg = TrainConfig.from_dict(params)
-    m = load_manifest(manifest)
+    m = load_manifest(manifest, feature_paths)
     f = m.frame
     train_ids = f.loc[f["split"] == "train", "id"].to_numpy(str)
     val = f[f["split"] == "val"]
@@ -192,7 +326,7 @@ def predict(manifest, feature_paths: list[str], model_path, out, ddim_steps: int
     from .diffusion.sample import predict as sample, read_out
     from .diffusion.train import resolve_device
 
-    m = load_manifest(manifest)
+    m = load_manifest(manifest, feature_paths)
     ids = m.frame["id"].to_numpy(str)
     _, x = features.read(feature_paths, ids=ids)
     dev = resolve_device(device)
@@ -224,7 +358,7 @@ def predict(manifest, feature_paths: list[str], model_path, out, ddim_steps: int
 def score(manifest, labels, feature_paths: list[str], neighbors_path, predictions, out_metrics, out_issues,
           run: dict | None = None, seed: int = 0) -> dict:
     """Test accuracy of LRA and of the baselines on the same features; the training-label issue table."""
-    m = load_manifest(manifest)
+    m = load_manifest(manifest, feature_paths)
     f = m.frame
     C = len(m.classes)
     pred = read_table(predictions, required=["id", "split", "predicted", "y0"]).to_pandas()

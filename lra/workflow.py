@@ -25,6 +25,8 @@ def dataset_name(config: dict) -> str:
         return spec["name"]
     if spec.get("kind", "bundled") == "bundled":
         return "digits"
+    if spec.get("kind") not in ("folder", "embeddings"):
+        return spec["kind"]  # a paper benchmark: results/cifar10/, results/clothing1m/, ...
     from pathlib import Path
 
     path = spec.get("csv") or spec.get("path")
@@ -69,6 +71,13 @@ def feature_files(config: dict, dataset: str, encoder: str, results: str = "resu
 
         return [str(Path(config["dataset"]["path"]).expanduser().resolve())]
     return [f"{results}/{dataset}/features/{encoder}/part-{s}.parquet" for s in shard_names(config)]
+
+
+def embed_options(config: dict) -> dict:
+    """embed.options with its unset keys left out and device defaulting to the top-level device."""
+    options = {k: v for k, v in config["embed"].get("options", {}).items() if v is not None}
+    options.setdefault("device", config.get("device", "auto"))
+    return options
 
 
 def as_json(value) -> str:

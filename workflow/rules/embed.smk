@@ -7,7 +7,7 @@ rule embed:
         spec=lambda w: ENCODERS[w.encoder],
         shards=config["embed"]["shards"],
         dtype=config["embed"]["dtype"],
-        options=lw.as_json(config["embed"]["options"]),
+        options=lw.as_json(lw.embed_options(config)),
     threads: config["embed"]["threads"]
     resources:
         mem_mb=config["embed"]["mem_mb"],

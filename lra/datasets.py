@@ -1,6 +1,7 @@
 """Datasets → manifest: one row per item with id, split, source, label and clean_label.
 
-Three kinds:
+Three general kinds, plus the paper's benchmarks (cifar10, cifar100, cifar10n, cifar100n,
+food101n, clothing1m, webvision, animal10n; see lra.paper_datasets):
 - `bundled`: a labelled image set shipped inside an installed package (scikit-learn's digits),
   split at random (stratified) into train/val/test. Its labels are clean.
 - `folder`: a CSV with `path`, `label`, `split` and optional `clean_label`; images read by Pillow.
@@ -38,7 +39,9 @@ class Manifest:
 def build(spec: dict, seed: int = 0) -> Manifest:
     """Build the manifest of the dataset described by the config's `dataset` block."""
     kind = spec.get("kind", "bundled")
-    builders = {"bundled": _bundled, "folder": _folder, "embeddings": _embeddings}
+    from .paper_datasets import KINDS as PAPER_KINDS
+
+    builders = {"bundled": _bundled, "folder": _folder, "embeddings": _embeddings, **PAPER_KINDS}
     if kind not in builders:
         raise LraError(f"config key dataset.kind: unknown kind {kind!r}; use one of {', '.join(builders)}")
     manifest = builders[kind](spec, seed)

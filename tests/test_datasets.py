@@ -100,9 +100,9 @@ def test_unreadable_image_stops_the_embed_stage_without_output(tmp_path, png_fol
     (png_folder.parent / "green" / "007.png").write_bytes(b"not a png")
     stages.data({"kind": "folder", "csv": str(png_folder)}, tmp_path / "m.parquet")
     out = tmp_path / "features" / "part-00000.parquet"
-    with pytest.raises(LraError, match=r"green/007.png cannot be read"):
+    with pytest.raises(LraError, match=r"manifest row 47 \(id 00000047\): image .*green/007.png cannot be decoded"):
         stages.embed(tmp_path / "m.parquet", "pixels:8", out)
-    assert not out.exists() and list(out.parent.glob("*")) == []
+    assert not out.exists() and list(out.parent.glob("*.parquet")) == []  # only the resume cache stays
 
 
 def test_embeddings_parquet_manifest(tmp_path, embeddings_file):

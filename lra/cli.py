@@ -30,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--manifest", required=True)
     s.add_argument("--spec", required=True, help="given | sym-<rate> | asym-<rate>")
     s.add_argument("--class-map", type=_json, default=None, help='asym class map as JSON, e.g. {"cat": "dog"}')
+    s.add_argument("--features", nargs="*", default=None, help="feature shards (pmd noise: its clean classifier)")
+    s.add_argument("--noise-files", type=_json, default=None, help='file-<name> specs: {"name": "labels.npy"}')
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", required=True)
 
@@ -97,7 +99,7 @@ def run(args: argparse.Namespace) -> None:
     if args.stage == "data":
         stages.data(args.spec, args.out, args.seed)
     elif args.stage == "noise":
-        stages.noise(args.manifest, args.spec, args.out, args.seed, args.class_map)
+        stages.noise(args.manifest, args.spec, args.out, args.seed, args.class_map, args.features, args.noise_files)
     elif args.stage == "embed":
         stages.embed(args.manifest, args.encoder, args.out, args.shard, args.num_shards, args.dtype, **args.options)
     elif args.stage == "index":

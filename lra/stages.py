@@ -44,10 +44,16 @@ def load_manifest(path, feature_paths=None) -> datasets.Manifest:
     return datasets.Manifest(frame, meta.pop("classes"), meta)
 
 
-def noise(manifest, spec: str, out, seed: int = 0, class_map: dict | None = None) -> np.ndarray:
-    """manifest → labels/{noise}.parquet (id, observed_label)."""
-    m = load_manifest(manifest)
-    observed = noise_mod.observed_labels(m.frame, m.classes, spec, seed, class_map)
+def noise(manifest, spec: str, out, seed: int = 0, class_map: dict | None = None,
+          feature_paths: list[str] | None = None, noise_files: dict | None = None) -> np.ndarray:
+    """manifest → labels/{noise}.parquet (id, observed_label). PMD noise also reads features."""
+    m = load_manifest(manifest, feature_paths)
+    x = None
+    if noise_mod.needs_features(spec):
+        if not feature_paths:
+            raise LraError(f"noise {spec!r} needs feature files (--features) for its clean classifier")
+        _, x = features.read(feature_paths, ids=m.frame["id"].to_numpy(str))
+    observed = noise_mod.observed_labels(m.frame, m.classes, spec, seed, class_map, x, noise_files)
     truth = m.frame["clean_label"]
     known = (m.frame["split"] != "test").to_numpy() & truth.notna().to_numpy()
     rate = float((observed[known] != truth[known].astype(int)).mean()) if known.any() else None

@@ -80,6 +80,15 @@ def embed_options(config: dict) -> dict:
     return options
 
 
+def noise_features(config: dict, dataset: str, noise: str, results: str = "results") -> list[str]:
+    """Feature files the noise stage reads: PMD's clean classifier uses the first encoder's."""
+    from .noise import needs_features
+
+    if not needs_features(noise):
+        return []
+    return feature_files(config, dataset, next(iter(encoders(config))), results)
+
+
 def as_json(value) -> str:
     """Stable JSON for rule params (a changed value reruns the rule and what follows it)."""
     return json.dumps(value, sort_keys=True)

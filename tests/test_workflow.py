@@ -85,11 +85,11 @@ def test_folder_of_pngs_runs_end_to_end_with_given_labels(png_folder, tmp_path):
 
 def test_embeddings_parquet_runs_end_to_end_with_synthetic_noise(embeddings_file, tmp_path):
     cfg = write_config(tmp_path / "c.yaml", TINY, {"dataset": {"kind": "embeddings", "path": str(embeddings_file)},
-                                                    "noise": "sym-0.2"})
+                                                    "noise": ["sym-0.2", "pmd-0.3"]})
     snakemake(tmp_path, configs=[cfg])
-    run = tmp_path / "results/vectors/runs/given/sym-0.2/k3"
-    m = json.loads((run / "metrics.json").read_text())
-    assert abs(m["train_noise_rate"] - 0.2) < 0.03
+    for noise, rate in (("sym-0.2", 0.2), ("pmd-0.3", 0.3)):
+        m = json.loads((tmp_path / f"results/vectors/runs/given/{noise}/k3/metrics.json").read_text())
+        assert abs(m["train_noise_rate"] - rate) < 0.03
     assert not (tmp_path / "results/vectors/features").exists()  # nothing embedded
 
 

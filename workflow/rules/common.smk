@@ -20,7 +20,7 @@ LRA = f"PYTHONPATH={shlex.quote(workflow.basedir)}${{PYTHONPATH:+:$PYTHONPATH}} 
 wildcard_constraints:
     dataset=r"[A-Za-z0-9_.\-]+",
     encoder=r"[A-Za-z0-9_.\-]+",
-    noise=r"given|(a?sym)-[0-9.]+",
+    noise=r"given|(a?sym|pmd[123]?)-[0-9.]+|file-[A-Za-z0-9_.]+",
     k=r"\d+",
     shard=r"\d{5}",
 
@@ -35,6 +35,10 @@ def manifest(wildcards):
 
 def feature_files(wildcards):
     return lw.feature_files(config, wildcards.dataset, wildcards.encoder, RESULTS)
+
+
+def noise_features(wildcards):
+    return lw.noise_features(config, wildcards.dataset, wildcards.noise, RESULTS)
 
 
 def run_dir(wildcards):

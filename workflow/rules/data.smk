@@ -14,16 +14,19 @@ rule data:
 
 rule noise:
     input:
-        manifest,
+        manifest=manifest,
+        features=noise_features,
     output:
         f"{RESULTS}/{{dataset}}/labels/{{noise}}.parquet",
     params:
         seed=config["seed"],
-        class_map=lw.as_json(config.get("noise_class_map")),
+        class_map=lw.as_json(config["noise_class_map"]),
+        noise_files=lw.as_json(config["noise_files"]),
     log:
         "logs/{dataset}/noise/{noise}.log",
     conda:
         ENV
     shell:
-        "{LRA} noise --manifest {input} --spec {wildcards.noise} --seed {params.seed}"
-        " --class-map {params.class_map:q} --out {output} 2> {log}"
+        "{LRA} noise --manifest {input.manifest} --features {input.features} --spec {wildcards.noise}"
+        " --seed {params.seed} --class-map {params.class_map:q} --noise-files {params.noise_files:q}"
+        " --out {output} 2> {log}"

@@ -1,4 +1,6 @@
-"""What a user would otherwise do with the same features: kNN vote and a linear probe."""
+"""What a user would otherwise do with the same features: kNN vote, a linear probe, and
+cleanlab's two ways of cleaning first (CleanLearning; Datalab's features-only label check, then
+relabel and train). Every baseline uses the same multinomial logistic regression."""
 
 from __future__ import annotations
 
@@ -15,13 +17,58 @@ def knn_vote(neighbor_labels: np.ndarray, num_classes: int) -> np.ndarray:
     return scores.argmax(axis=1)
 
 
+def _logistic(seed: int = 0):
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(max_iter=2000, C=1.0, random_state=seed)
+
+
+def _proba(clf, x: np.ndarray, num_classes: int) -> np.ndarray:
+    proba = np.zeros((len(x), num_classes))
+    proba[:, clf.classes_] = clf.predict_proba(x)
+    return proba
+
+
 def linear_probe(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, num_classes: int,
                  seed: int = 0) -> np.ndarray:
     """Class probabilities of multinomial logistic regression trained on the (noisy) labels."""
-    from sklearn.linear_model import LogisticRegression
+    return _proba(_logistic(seed).fit(x_train, y_train), x_test, num_classes)
 
-    clf = LogisticRegression(max_iter=2000, C=1.0, random_state=seed)
-    clf.fit(x_train, y_train)
-    proba = np.zeros((len(x_test), num_classes))
-    proba[:, clf.classes_] = clf.predict_proba(x_test)
+
+def out_of_fold_proba(x: np.ndarray, labels: np.ndarray, num_classes: int, seed: int = 0) -> np.ndarray:
+    """Each item's class probabilities from a logistic regression that did not see it (≤ 5 folds)."""
+    from sklearn.model_selection import StratifiedKFold
+
+    proba = np.zeros((len(labels), num_classes))
+    counts = np.bincount(labels)
+    folds = int(np.clip(counts[counts > 0].min(), 2, 5))  # StratifiedKFold wants every class in each fold
+    for fit, held in StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, labels):
+        proba[held] = _proba(_logistic(seed).fit(x[fit], labels[fit]), x[held], num_classes)
     return proba
+
+
+def cleanlab_issues(labels: np.ndarray, oof_proba: np.ndarray) -> np.ndarray:
+    """cleanlab's find_label_issues (confident learning) on out-of-fold probabilities."""
+    from cleanlab.filter import find_label_issues
+
+    return find_label_issues(labels, oof_proba)
+
+
+def clean_learning(x_train, y_train, x_test, num_classes: int, seed: int = 0) -> np.ndarray:
+    """cleanlab's CleanLearning around the logistic regression: drop found issues, retrain."""
+    from cleanlab.classification import CleanLearning
+
+    cl = CleanLearning(_logistic(seed), seed=seed, verbose=False).fit(x_train, y_train)
+    return _proba(cl.clf, x_test, num_classes)
+
+
+def datalab_relabel(x_train, y_train, x_test, num_classes: int, seed: int = 0) -> np.ndarray:
+    """Datalab's features-only label check (kNN on the features), relabel what it flags to its
+    suggested label, then train the logistic regression."""
+    from cleanlab import Datalab
+
+    lab = Datalab(data={"label": y_train}, label_name="label", verbosity=0)
+    lab.find_issues(features=np.ascontiguousarray(x_train), issue_types={"label": {}})
+    issues = lab.get_issues("label")
+    relabelled = np.where(issues["is_label_issue"].to_numpy(), issues["predicted_label"].to_numpy(), y_train)
+    return linear_probe(x_train, relabelled.astype(np.int64), x_test, num_classes, seed)

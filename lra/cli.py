@@ -80,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--neighbors", required=True)
     s.add_argument("--predictions", required=True)
     s.add_argument("--run", type=_json, default={}, help="run identity (dataset, encoder, noise, k) as JSON")
+    s.add_argument("--baselines", nargs="*", default=["knn_vote", "linear_probe", "cleanlab", "datalab_relabel"],
+                   help="baselines to score on the same features")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--metrics", required=True)
     s.add_argument("--issues", required=True)
@@ -112,7 +114,7 @@ def run(args: argparse.Namespace) -> None:
         stages.predict(args.manifest, args.features, args.model, args.out, **args.params)
     elif args.stage == "score":
         stages.score(args.manifest, args.labels, args.features, args.neighbors, args.predictions,
-                     args.metrics, args.issues, args.run, args.seed)
+                     args.metrics, args.issues, args.run, args.seed, args.baselines)
     elif args.stage == "report":
         print(stages.report(args.metrics, args.out).to_string(index=False))
     elif args.stage == "show":

@@ -93,18 +93,11 @@ def pmd(labels: np.ndarray, proba: np.ndarray, rate: float, kind: str, rng: np.r
 
 
 def clean_probabilities(x: np.ndarray, labels: np.ndarray, num_classes: int, seed: int = 0) -> np.ndarray:
-    """Out-of-fold class probabilities of a logistic regression trained on the clean labels: the
-    'clean classifier' whose margins shape PMD noise (out-of-fold, so margins are not memorised)."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold
+    """The 'clean classifier' whose margins shape PMD noise: out-of-fold logistic-regression
+    probabilities on the clean labels (out-of-fold, so margins are not memorised)."""
+    from .baselines import out_of_fold_proba
 
-    proba = np.zeros((len(labels), num_classes))
-    counts = np.bincount(labels)
-    folds = int(np.clip(counts[counts > 0].min(), 2, 5))  # StratifiedKFold wants every class in each fold
-    for fit, held in StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, labels):
-        clf = LogisticRegression(max_iter=1000).fit(x[fit], labels[fit])
-        proba[np.ix_(held, clf.classes_)] = clf.predict_proba(x[held])
-    return proba
+    return out_of_fold_proba(x, labels, num_classes, seed)
 
 
 def from_file(path, frame) -> np.ndarray:

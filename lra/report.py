@@ -6,24 +6,26 @@ import pandas as pd
 
 from .io import atomic_path, read_json
 
-COLUMNS = ["dataset", "encoder", "noise", "k", "n_test", "lra", "knn_vote", "linear_probe"]
+RUN = ["dataset", "encoder", "noise", "k"]
 
 
 def summary(metrics_paths: list[str]) -> pd.DataFrame:
+    """Run identity, LRA's test accuracy (deterministic, stochastic majority, top-5), each baseline's,
+    and the F1 of the wrong-label flags (ours, cleanlab's) where the true train labels are known."""
     rows = []
     for path in metrics_paths:
         m = read_json(path)
-        row = {**m["run"], "n_test": m["n_test"], "lra": m["accuracy"], **m["baselines"]}
+        row = {**{k: m["run"].get(k) for k in RUN}, "n_test": m["n_test"], "lra": m["accuracy"]}
         if "accuracy_stochastic" in m:
             row["lra_stochastic"] = m["accuracy_stochastic"]
         if "top5_accuracy" in m:
             row["lra_top5"] = m["top5_accuracy"]
-        if "label_issues" in m and "f1" in m["label_issues"]:
+        row.update(m["baselines"])
+        if "label_issues" in m:
             row["issues_f1"] = m["label_issues"]["f1"]
+            row["cleanlab_issues_f1"] = m["label_issues"]["cleanlab"]["f1"]
         rows.append(row)
-    df = pd.DataFrame(rows)
-    extra = [c for c in df.columns if c not in COLUMNS]
-    return df[COLUMNS + extra].sort_values(["dataset", "encoder", "noise", "k"]).reset_index(drop=True)
+    return pd.DataFrame(rows).sort_values(RUN).reset_index(drop=True)
 
 
 def write_summary(metrics_paths: list[str], out) -> pd.DataFrame:

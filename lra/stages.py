@@ -361,71 +361,93 @@ def predict(manifest, feature_paths: list[str], model_path, out, ddim_steps: int
 
 # --- scoring ----------------------------------------------------------------------------------
 
+BASELINES = ("knn_vote", "linear_probe", "cleanlab", "datalab_relabel")
+
+
 def score(manifest, labels, feature_paths: list[str], neighbors_path, predictions, out_metrics, out_issues,
-          run: dict | None = None, seed: int = 0) -> dict:
+          run: dict | None = None, seed: int = 0, baseline_names=BASELINES) -> dict:
     """Test accuracy of LRA and of the baselines on the same features; the training-label issue table."""
     m = load_manifest(manifest, feature_paths)
     f = m.frame
-    C = len(m.classes)
     pred = read_table(predictions, required=["id", "split", "predicted", "y0"]).to_pandas()
     pred = pred.iloc[features.align(pred["id"].astype(str).to_numpy(), f["id"].to_numpy(str), predictions)]
     truth = f["clean_label"].fillna(f["label"]).to_numpy(dtype=np.int64)
     observed = load_observed(labels, f["id"].to_numpy(str))
     test = (f["split"] == "test").to_numpy()
-    train_mask = (f["split"] == "train").to_numpy()
+    train = (f["split"] == "train").to_numpy()
     y_pred = pred["predicted"].to_numpy()
-    y0 = np.stack(pred["y0"].to_numpy())
     out = {
         "run": run or {},
         "n_test": int(test.sum()),
-        "n_train": int(train_mask.sum()),
+        "n_train": int(train.sum()),
         "accuracy": metrics.accuracy(y_pred[test], truth[test]),
         "per_class_accuracy": metrics.per_class_accuracy(y_pred[test], truth[test], m.classes),
-        "baselines": _baselines(f, observed, truth, feature_paths, neighbors_path, C, seed),
     }
-    if C >= 5:
-        out["top5_accuracy"] = metrics.top_k_accuracy(-np.abs(y0[test] - 1), truth[test], 5)
+    if len(m.classes) >= 5:
+        y0 = np.stack(pred["y0"].to_numpy()[test])
+        out["top5_accuracy"] = metrics.top_k_accuracy(-np.abs(y0 - 1), truth[test], 5)
     if "majority" in pred:
         out["accuracy_stochastic"] = metrics.accuracy(pred["majority"].to_numpy()[test], truth[test])
-    clean_known = f["clean_label"].notna().to_numpy()
-    if (train_mask & clean_known).any():
-        out["train_noise_rate"] = float((observed != truth)[train_mask & clean_known].mean())
-    issues = _label_issues(f, pred, observed, train_mask)
-    if (train_mask & clean_known).all():
-        wrong = (observed != truth)[train_mask]
-        out["label_issues"] = metrics.precision_recall_f1(issues.sort_values("row")["flag"].to_numpy(), wrong)
+    clean_train = train & f["clean_label"].notna().to_numpy()
+    if clean_train.any():
+        out["train_noise_rate"] = float((observed != truth)[clean_train].mean())
+    ids = f["id"].to_numpy(str)
+    _, x = features.read(feature_paths, ids=ids)
+    out["baselines"] = _baselines(x, ids, train, test, observed, truth, neighbors_path, len(m.classes), seed,
+                                  baseline_names, clean_known=clean_train.sum() == train.sum())
+    issues = _label_issues(ids, pred, observed, train)
+    if clean_train.sum() == train.sum():
+        wrong = (observed != truth)[train]
+        ours = issues.sort_values("row")["flag"].to_numpy()
+        oof = baselines.out_of_fold_proba(x[train], observed[train], len(m.classes), seed)
+        out["label_issues"] = {**metrics.precision_recall_f1(ours, wrong),
+                               "cleanlab": metrics.precision_recall_f1(baselines.cleanlab_issues(observed[train], oof), wrong)}
     write_frame(issues.drop(columns="row"), out_issues)
     write_json(out, out_metrics)
     return out
 
 
-def _baselines(f, observed, truth, feature_paths, neighbors_path, C, seed) -> dict:
-    test = (f["split"] == "test").to_numpy()
-    train = (f["split"] == "train").to_numpy()
-    ids = f["id"].to_numpy(str)
+def _baselines(x, ids, train, test, observed, truth, neighbors_path, C, seed, names, clean_known) -> dict:
+    """Test accuracy of each named baseline on the same features; with clean train labels also
+    the clean-label linear probe and kNN vote, the upper bounds of learning from these features."""
+    unknown = set(names) - set(BASELINES)
+    if unknown:
+        raise LraError(f"config key baselines: unknown {sorted(unknown)}; choose from {', '.join(BASELINES)}")
     nb = load_neighbors(neighbors_path, ids[test])
     train_pos = features.align(ids[train], nb.reshape(-1), neighbors_path).reshape(nb.shape)
-    knn = baselines.knn_vote(observed[train][train_pos], C)
-    _, x = features.read(feature_paths, ids=np.concatenate([ids[train], ids[test]]))
-    proba = baselines.linear_probe(x[:train.sum()], observed[train], x[train.sum():], C, seed)
-    return {"knn_vote": metrics.accuracy(knn, truth[test]),
-            "linear_probe": metrics.accuracy(proba.argmax(axis=1), truth[test])}
+    fits = {"linear_probe": baselines.linear_probe, "cleanlab": baselines.clean_learning,
+            "datalab_relabel": baselines.datalab_relabel}
+    out = {}
+    for name in names:
+        if name == "knn_vote":
+            pred = baselines.knn_vote(observed[train][train_pos], C)
+        else:
+            pred = fits[name](x[train], observed[train], x[test], C, seed).argmax(axis=1)
+        out[name] = metrics.accuracy(pred, truth[test])
+    if clean_known:
+        out["clean_knn_vote"] = metrics.accuracy(baselines.knn_vote(truth[train][train_pos], C), truth[test])
+        clean = baselines.linear_probe(x[train], truth[train], x[test], C, seed)
+        out["clean_linear_probe"] = metrics.accuracy(clean.argmax(axis=1), truth[test])
+    return out
 
 
-def _label_issues(f, pred, observed, train_mask) -> pd.DataFrame:
-    """Train items ranked by how much the model believes their given label, least first."""
-    rows = np.flatnonzero(train_mask)
+def _label_issues(ids, pred, observed, train) -> pd.DataFrame:
+    """Train items ranked by how much the model believes their given label, least first.
+
+    `predicted_label` is the deterministic DDIM class and `flag` marks where it differs from the
+    given label; `p_given` is the share of stochastic trajectories that return the given label
+    (without trajectories: 1 where the prediction agrees, else 0).
+    """
+    rows = np.flatnonzero(train)
     given = observed[rows]
+    predicted = pred["predicted"].to_numpy()[rows]
     if "class_frequencies" in pred:
-        p = np.stack(pred["class_frequencies"].to_numpy()[rows])
-        predicted = p.argmax(axis=1)
-        p_given = p[np.arange(len(rows)), given]
+        p_given = np.stack(pred["class_frequencies"].to_numpy()[rows])[np.arange(len(rows)), given]
     else:
-        predicted = pred["predicted"].to_numpy()[rows]
         p_given = (predicted == given).astype(np.float64)
-    df = pd.DataFrame({"id": f["id"].to_numpy(str)[rows], "given_label": given, "predicted_label": predicted,
+    df = pd.DataFrame({"id": ids[rows], "given_label": given, "predicted_label": predicted,
                        "p_given": p_given, "flag": predicted != given, "row": np.arange(len(rows))})
-    return df.sort_values(["p_given", "row"], kind="stable").reset_index(drop=True)
+    return df.sort_values(["p_given", "flag", "row"], ascending=[True, False, True], kind="stable").reset_index(drop=True)
 
 
 def report(metrics_paths: list[str], out) -> pd.DataFrame:

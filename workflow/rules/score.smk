@@ -11,6 +11,7 @@ rule score:
     params:
         run=lambda w: lw.as_json({"dataset": w.dataset, "encoder": w.encoder, "noise": w.noise, "k": int(w.k)}),
         seed=config["seed"],
+        baselines=config["baselines"],
     threads: config["threads"]
     log:
         "logs/{dataset}/score/{encoder}/{noise}/k{k}.log",
@@ -19,7 +20,8 @@ rule score:
     shell:
         "{LRA} score --manifest {input.manifest} --labels {input.labels} --features {input.features}"
         " --neighbors {input.neighbors} --predictions {input.predictions} --run {params.run:q}"
-        " --seed {params.seed} --metrics {output.metrics} --issues {output.issues} 2> {log}"
+        " --seed {params.seed} --baselines {params.baselines} --metrics {output.metrics}"
+        " --issues {output.issues} 2> {log}"
 
 
 rule report:

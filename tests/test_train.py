@@ -3,7 +3,7 @@ import torch
 
 from lra.diffusion import TrainConfig, candidates, train
 from lra.diffusion.sample import predict, read_out
-from lra.diffusion.train import antithetic_timesteps, lr_at
+from lra.diffusion.train import antithetic_timesteps, loss_weights, lr_at
 
 from .conftest import clustered
 
@@ -82,3 +82,24 @@ def test_min_steps_raises_the_epochs_of_a_small_dataset():
     cfg = TrainConfig(epochs=1, min_steps=12, F=8, T=20, batch_size=16)  # 2 steps per epoch
     _, _, history = train(x, cand, agree, 2, cfg, log=lambda *a: None)
     assert len(history) == 6
+
+
+def test_weighting_favours_agreeing_candidates_and_off_means_uniform():
+    observed = np.array([0, 0, 0, 1])
+    rows = np.array([[1, 2, 3], [0, 2, 3], [0, 1, 3], [0, 1, 2]])
+    _, agree = candidates(observed, rows)
+    w = loss_weights(agree)
+    assert w[0].tolist() == [3, 3, 1, 3]  # drawing the lone 1 weighs a third of drawing a 0
+    assert loss_weights(agree, power=2)[0].tolist() == [9, 9, 1, 9]
+    assert (loss_weights(agree, weighting=False) == 1).all()
+
+
+def test_own_label_off_removes_the_items_own_label_from_its_candidates():
+    observed = np.array([0, 1, 1])
+    rows = np.array([[1, 2], [2, 0], [0, 1]])
+    on, _ = candidates(observed, rows, own_label=True)
+    off, _ = candidates(observed, rows, own_label=False)
+    assert on.shape == (3, 3) and off.shape == (3, 2)
+    assert (on[:, -1] == observed).all() and (on[:, :2] == off).all()
+    # item 0's label 0 is in no neighbour's list: without its own label it cannot be drawn
+    assert 0 in on[0] and 0 not in off[0]

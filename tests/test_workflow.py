@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -40,8 +41,17 @@ def test_the_dag_writes_every_stage_and_a_summary_row_per_run(default_run):
         assert m["baselines"]["knn_vote"] > 0.5  # real retrieval on real features
         assert len(m["per_class_accuracy"]) == 10
         assert abs(m["train_noise_rate"] - float(noise.split("-")[1])) < 0.02
+        assert {"cleanlab", "datalab_relabel", "clean_knn_vote", "clean_linear_probe"} <= set(m["baselines"])
+        assert set(m["label_issues"]) >= {"precision", "recall", "f1", "cleanlab"}
         issues = pd.read_parquet(run / "label_issues.parquet")
         assert len(issues) == m["n_train"] and issues["p_given"].is_monotonic_increasing
+        pred = pd.read_parquet(run / "predictions.parquet")
+        assert len(pred) == 1797 and set(pred["split"]) == {"train", "val", "test"}
+        freq = np.stack(pred["class_frequencies"].to_numpy())
+        assert freq.shape == (1797, 10) and np.allclose(freq.sum(axis=1), 1)
+        assert set(np.unique(freq * 2)) <= {0, 1, 2}  # 2 trajectories: frequencies 0, 1/2 or 1
+        assert (pred["majority"].to_numpy() == freq.argmax(axis=1)).all()
+        assert pred["entropy"].between(0, np.log(2) + 1e-6).all()
     assert any((work / "logs" / "digits").rglob("train/*/*/k3.log"))
 
 

@@ -70,6 +70,13 @@ def candidates(observed: np.ndarray, neighbor_rows: np.ndarray, own_label: bool 
     return cand.astype(np.int64), agree.astype(np.float32)
 
 
+def loss_weights(agree: np.ndarray, weighting: bool = True, power: float = 1.0) -> np.ndarray:
+    """Per-candidate loss weight: the number of the item's candidates that agree with it (to
+    `power`), so agreeing neighbourhoods weigh more; all ones with weighting off. The loss
+    normalises them over the batch."""
+    return agree.astype(np.float32) ** power if weighting else np.ones_like(agree, dtype=np.float32)
+
+
 def antithetic_timesteps(n: int, T: int, generator: torch.Generator) -> torch.Tensor:
     """Half the batch t ~ U{0..T-1}, the other half T-1-t (lower-variance loss estimates)."""
     half = torch.randint(0, T, ((n + 1) // 2,), generator=generator)
@@ -99,7 +106,7 @@ def train(fp: np.ndarray, cand: np.ndarray, agree: np.ndarray, num_classes: int,
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     x = torch.as_tensor(fp, device=device)
     cand_t = torch.as_tensor(cand)
-    weight_t = torch.as_tensor(agree) ** cfg.weight_power if cfg.weighting else torch.ones(agree.shape)
+    weight_t = torch.as_tensor(loss_weights(agree, cfg.weighting, cfg.weight_power))
     N, K = cand.shape
     B = min(cfg.batch_size, N)
     per_epoch = max(1, N // B)  # drop the ragged last batch: BatchNorm needs > 1 item

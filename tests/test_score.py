@@ -1,0 +1,41 @@
+import numpy as np
+import pandas as pd
+import torch
+
+from lra import baselines, metrics, stages
+from lra.diffusion import CosineSchedule, Denoiser
+from lra.diffusion.sample import predict
+
+
+def test_label_issues_rank_the_least_believed_given_labels_first():
+    ids = np.array(["a", "b", "c", "d", "t"])
+    train = np.array([True, True, True, True, False])
+    observed = np.array([0, 1, 2, 1, 0])
+    freq = np.array([[0.9, 0.1, 0], [0.8, 0.2, 0], [0, 0, 1.0], [0.1, 0.4, 0.5], [1, 0, 0]])
+    pred = pd.DataFrame({"predicted": [0, 0, 2, 2, 0], "class_frequencies": list(freq)})
+    issues = stages._label_issues(ids, pred, observed, train)
+    assert issues["id"].tolist() == ["b", "d", "a", "c"]
+    assert issues["p_given"].tolist() == [0.2, 0.4, 0.9, 1.0]
+    assert issues["flag"].tolist() == [True, True, False, False]
+    assert issues["predicted_label"].tolist() == [0, 2, 0, 2]
+
+
+def test_stochastic_predictions_count_one_vote_per_trajectory():
+    torch.manual_seed(0)
+    model = Denoiser(num_classes=4, feature_dim=6, F=16, T=100).eval()
+    fp = torch.randn(7, 6)
+    y0, votes = predict(model, CosineSchedule(100).to("cpu"), fp, steps=5, samples=9,
+                        generator=torch.Generator().manual_seed(0))
+    assert y0.shape == (7, 4) and votes.shape == (7, 4)
+    assert (votes.sum(dim=1) == 9).all()
+    again, _ = predict(model, CosineSchedule(100).to("cpu"), fp, steps=5)
+    assert torch.equal(y0, again)  # the deterministic path does not depend on the draws
+
+
+def test_knn_vote_breaks_ties_by_the_nearest_neighbour():
+    assert baselines.knn_vote(np.array([[2, 1, 1, 2], [0, 0, 3, 3]]), 4).tolist() == [2, 0]
+
+
+def test_precision_recall_f1():
+    out = metrics.precision_recall_f1(np.array([1, 1, 0, 0], bool), np.array([1, 0, 1, 0], bool))
+    assert out["precision"] == 0.5 and out["recall"] == 0.5 and out["f1"] == 0.5

@@ -119,7 +119,7 @@ def train(fp: np.ndarray, cand: np.ndarray, agree: np.ndarray, num_classes: int,
     for epoch in tqdm(range(1, epochs + 1), desc="train", unit="epoch", mininterval=2):
         model.train()
         perm = torch.randperm(N, generator=g)
-        epoch_loss = 0.0
+        losses = []  # kept on the device: a per-step .item() would wait for the GPU every step
         for b in range(per_epoch):
             idx = perm[b * B:(b + 1) * B]
             j = torch.randint(0, K, (len(idx),), generator=g)
@@ -138,8 +138,11 @@ def train(fp: np.ndarray, cand: np.ndarray, agree: np.ndarray, num_classes: int,
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             opt.step()
-            epoch_loss += loss.item()
+            losses.append(loss.detach())
             step += 1
+        epoch_loss = 0.0
+        for value in torch.stack(losses).tolist():  # one host sync per epoch, summed in step order as before
+            epoch_loss += value
         record = {"epoch": epoch, "loss": epoch_loss / per_epoch}
         if val_fp is not None and (epoch % cfg.eval_every == 0 or epoch == epochs):
             acc = accuracy(model, schedule, val_fp, val_labels, cfg.ddim_steps, device)

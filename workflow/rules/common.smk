@@ -1,5 +1,5 @@
 # Input functions and names shared by the rules; the config → target logic is in lra.workflow.
-import shlex
+import os
 import sys
 
 from snakemake.settings.types import DeploymentMethod
@@ -10,11 +10,13 @@ RESULTS = "results"
 DATASET = lw.dataset_name(config)
 ENCODERS = lw.encoders(config)
 ENV = f"../../envs/{config['env']}.yaml"
-# The rules run this checkout's lra package: with the conda env's python under --use-conda,
-# else with the python running Snakemake (so an un-activated virtualenv works too).
-CONDA = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
-PYTHON = "python" if CONDA else shlex.quote(sys.executable)
-LRA = f"PYTHONPATH={shlex.quote(workflow.basedir)}${{PYTHONPATH:+:$PYTHONPATH}} {PYTHON} -m lra"
+# The rules run `python -m lra` from this checkout: its folder goes first on PYTHONPATH, and
+# without --use-conda the python running Snakemake goes first on PATH (so an un-activated
+# virtualenv works too); under --use-conda the activated environment's python is used.
+_first = {"PYTHONPATH": workflow.basedir}
+if DeploymentMethod.CONDA not in workflow.deployment_settings.deployment_method:
+    _first["PATH"] = os.path.dirname(sys.executable)
+os.environ.update({k: os.pathsep.join(filter(None, [v, os.environ.get(k)])) for k, v in _first.items()})
 
 
 wildcard_constraints:

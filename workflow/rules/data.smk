@@ -9,7 +9,7 @@ rule data:
     conda:
         ENV
     shell:
-        "{LRA} data --spec {params.spec:q} --seed {params.seed} --out {output} 2> {log}"
+        "python -m lra data --spec {params.spec:q} --seed {params.seed} --out {output} 2> {log}"
 
 
 rule noise:
@@ -27,6 +27,6 @@ rule noise:
     conda:
         ENV
     shell:
-        "{LRA} noise --manifest {input.manifest} --features {input.features} --spec {wildcards.noise}"
+        "python -m lra noise --manifest {input.manifest} --features {input.features} --spec {wildcards.noise}"
         " --seed {params.seed} --class-map {params.class_map:q} --noise-files {params.noise_files:q}"
         " --out {output} 2> {log}"

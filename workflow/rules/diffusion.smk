@@ -16,7 +16,7 @@ rule train:
     conda:
         ENV
     shell:
-        "{LRA} train --manifest {input.manifest} --labels {input.labels} --features {input.features}"
+        "python -m lra train --manifest {input.manifest} --labels {input.labels} --features {input.features}"
         " --neighbors {input.neighbors} --params {params.train:q} --out {output} 2> {log}"
 
 
@@ -37,5 +37,5 @@ rule predict:
     conda:
         ENV
     shell:
-        "{LRA} predict --manifest {input.manifest} --features {input.features} --model {input.model}"
+        "python -m lra predict --manifest {input.manifest} --features {input.features} --model {input.model}"
         " --params {params.predict:q} --out {output} 2> {log}"

@@ -18,6 +18,6 @@ rule embed:
     conda:
         ENV
     shell:
-        "{LRA} embed --manifest {input} --encoder {params.spec:q} --shard $((10#{wildcards.shard}))"
+        "python -m lra embed --manifest {input} --encoder {params.spec:q} --shard $((10#{wildcards.shard}))"
         " --num-shards {params.shards} --dtype {params.dtype} --options {params.options:q}"
         " --out {output} 2> {log}"

@@ -18,7 +18,7 @@ rule score:
     conda:
         ENV
     shell:
-        "{LRA} score --manifest {input.manifest} --labels {input.labels} --features {input.features}"
+        "python -m lra score --manifest {input.manifest} --labels {input.labels} --features {input.features}"
         " --neighbors {input.neighbors} --predictions {input.predictions} --run {params.run:q}"
         " --seed {params.seed} --baselines {params.baselines} --metrics {output.metrics}"
         " --issues {output.issues} 2> {log}"
@@ -34,4 +34,4 @@ rule report:
     conda:
         ENV
     shell:
-        "{LRA} report {input} --out {output} > {log} 2>&1"
+        "python -m lra report {input} --out {output} > {log} 2>&1"

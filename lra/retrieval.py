@@ -57,6 +57,9 @@ def new_index(dim: int, desc: str):
         reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unknown"
         raise LraError(f"config key index: FAISS cannot build {desc!r} for dim {dim} ({reason}); "
                        "use Flat, IVF<nlist>,Flat, IVF<nlist>,SQ8, IVF<nlist>,PQ<m> (m divides dim) or HNSW<M>") from None
+    core = faiss.downcast_index(index)
+    if hasattr(core, "do_polysemous_training"):  # PQ: the Hamming-filter training is slow (~10x) and unused here
+        core.do_polysemous_training = False
     if faiss.try_extract_index_ivf(index) is None:  # IVF indexes store ids natively; others need a map
         index = faiss.IndexIDMap2(index)
     return index

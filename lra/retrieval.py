@@ -42,9 +42,14 @@ def factory_string(index_type: str, n: int, dim: int | None = None) -> str:
         return index_type
     if n <= EXACT_UP_TO:
         return "Flat"
-    nlist = int(2 ** round(np.log2(4 * np.sqrt(n))))
+    nlist = auto_nlist(n)
     codec = "SQ8" if dim is not None and n * dim * 4 > COMPRESS_ABOVE_BYTES else "Flat"
     return f"IVF{nlist},{codec}"
+
+
+def auto_nlist(n: int) -> int:
+    """IVF lists for n vectors: ~4·sqrt(N) rounded to a power of two (a FAISS rule of thumb)."""
+    return int(2 ** round(np.log2(4 * np.sqrt(max(n, 1)))))
 
 
 def new_index(dim: int, desc: str):

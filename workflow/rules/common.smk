@@ -15,6 +15,12 @@ ENV = f"../../envs/{config['env']}.yaml"
 CONDA = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
 PYTHON = "python" if CONDA else shlex.quote(sys.executable)
 LRA = f"PYTHONPATH={shlex.quote(workflow.basedir)}${{PYTHONPATH:+:$PYTHONPATH}} {PYTHON} -m lra"
+# The same as a shell function: a rule's command says `lra <stage> ...` rather than `{LRA} <stage>`,
+# which `snakemake --lint` accepts (no variable from outside the rule) and which keeps the
+# interpreter's and checkout's paths out of the rule's code and params (moving them reruns nothing).
+# (The prefix is str.format-ed with each job's namespace like a rule's command: braces doubled.)
+_LRA_ESCAPED = LRA.replace("{", "{{").replace("}", "}}")
+shell.prefix(f'set -euo pipefail; lra() {{{{ {_LRA_ESCAPED} "$@"; }}}}; ')
 
 
 wildcard_constraints:

@@ -14,7 +14,7 @@ rule index:
     conda:
         ENV
     shell:
-        "{LRA} index --manifest {input.manifest} --features {input.features}"
+        "lra index --manifest {input.manifest} --features {input.features}"
         " --index-type {params.index_type:q} --out {output} 2> {log}"
 
 
@@ -35,5 +35,5 @@ rule neighbors:
     conda:
         ENV
     shell:
-        "{LRA} neighbors --manifest {input.manifest} --features {input.features} --index {input.index}"
+        "lra neighbors --manifest {input.manifest} --features {input.features} --index {input.index}"
         " -k {wildcards.k} --device {params.device} --out {output} 2> {log}"

@@ -1,7 +1,7 @@
 """Peak memory of holding N x D features for training, per reader, each in a fresh process.
 
 Writes N x D float16 feature shards (as `embed` with dtype float16 does), then measures the
-peak RSS (resource.getrusage ru_maxrss) of a child process that reads them with
+peak RSS (VmHWM of /proc/self/status; ru_maxrss where that is missing) of a child process that reads them with
 - `features.read`: the existing reader (float32, every block then a reordered copy);
 - `features.read_compact`: one preallocated float16 matrix filled batch by batch;
 - `features.read_compact(mmap_path=...)`: the same matrix as a .npy memory map on disk;
@@ -47,7 +47,9 @@ elif mode == "torch_read_compact":
     x = torch.from_numpy(a)
     assert x.data_ptr() == a.ctypes.data  # no copy
 seconds = time.perf_counter() - t
-peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# VmHWM: this process's peak RSS since exec (ru_maxrss would include the forking parent's)
+hwm = [line for line in open("/proc/self/status") if line.startswith("VmHWM:")]
+peak_mib = int(hwm[0].split()[1]) / 1024 if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({"mode": mode, "peak_mib": peak_mib, "seconds": seconds,
                   "shape": None if x is None else list(x.shape), "dtype": None if x is None else str(x.dtype)}))
 """
@@ -61,6 +63,7 @@ def main() -> None:
     p.add_argument("--dim", type=int, default=768)
     p.add_argument("--shards", type=int, default=10)
     p.add_argument("--dir", default=None, help="where to write the shards (default: a temporary folder)")
+    p.add_argument("--modes", default="baseline,read,read_compact,read_compact_mmap,torch_baseline,torch_read_compact")
     args = p.parse_args()
 
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
@@ -77,7 +80,7 @@ def main() -> None:
         print("| reader | peak RSS MiB | above baseline MiB | seconds | result |")
         print("|---|---:|---:|---:|---|")
         base = {}
-        for mode in ["baseline", "read", "read_compact", "read_compact_mmap", "torch_baseline", "torch_read_compact"]:
+        for mode in args.modes.split(","):
             out = subprocess.run([sys.executable, "-c", CHILD, mode, json.dumps(paths), f"{tmp}/features.npy"],
                                  capture_output=True, text=True, check=True)
             r = json.loads(out.stdout.strip().splitlines()[-1])

@@ -58,9 +58,9 @@ def main() -> None:
     p.add_argument("--n", type=int, default=1_000_000, help="indexed vectors")
     p.add_argument("--dim", type=int, default=128)
     p.add_argument("--k", type=int, default=10)
-    p.add_argument("--queries", type=int, default=10_000, help="query rows (self-kNN of the first rows)")
+    p.add_argument("--queries", type=int, default=5_000, help="query rows (self-kNN of the first rows)")
     p.add_argument("--clusters", type=int, default=2000)
-    p.add_argument("--spread", type=float, default=0.15, help="cluster noise per dimension (radius ~ spread*sqrt(dim))")
+    p.add_argument("--spread", type=float, default=0.25, help="cluster noise per dimension (radius ~ spread*sqrt(dim))")
     p.add_argument("--types", default=None,
                    help="';'-separated factory strings (default: auto's IVF and its SQ8/PQ variants, HNSW32)")
     p.add_argument("--nprobe", default="8,32", help="IVF nprobe values to measure")

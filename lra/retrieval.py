@@ -149,6 +149,9 @@ def gpu_available() -> bool:
         return False
 
 
+_GPU_RESOURCES = None
+
+
 def to_device(index, device: str = "auto"):
     """The index on the GPU when asked for (`cuda`, or `auto` and one is there); else unchanged.
 
@@ -167,10 +170,18 @@ def to_device(index, device: str = "auto"):
         return index
     import faiss
 
+    global _GPU_RESOURCES
     try:
-        gpu = faiss.index_cpu_to_gpu(faiss.StandardGpuResources(), 0, index)
+        if _GPU_RESOURCES is None:  # one per process, kept alive as long as GPU indexes may use it
+            _GPU_RESOURCES = faiss.StandardGpuResources()
+        if hasattr(index, "id_map"):  # IDMap(Flat/HNSW...): the inner index to the GPU, the id map stays
+            gpu = faiss.IndexIDMap(faiss.index_cpu_to_gpu(_GPU_RESOURCES, 0, index.index))
+            faiss.copy_array_to_vector(faiss.vector_to_array(index.id_map), gpu.id_map)
+        else:
+            gpu = faiss.index_cpu_to_gpu(_GPU_RESOURCES, 0, index)
     except Exception as exc:  # e.g. HNSW has no GPU implementation
-        log.warning("retrieval on CPU: FAISS cannot move this index to the GPU (%s)", str(exc).strip().splitlines()[-1:])
+        reason = (str(exc).strip().splitlines() or ["unknown"])[-1]
+        log.warning("retrieval on CPU: FAISS cannot move this index to the GPU (%s)", reason)
         return index
     log.info("retrieval on GPU 0")
     return gpu

@@ -115,10 +115,37 @@ def test_gpu_copy_failure_falls_back_to_cpu(monkeypatch, data):
         raise RuntimeError("Error: this index type has no GPU implementation")
 
     monkeypatch.setattr(retrieval, "gpu_available", lambda: True)
+    monkeypatch.setattr(retrieval, "_GPU_RESOURCES", None)
     monkeypatch.setattr(faiss, "StandardGpuResources", lambda: object(), raising=False)
     monkeypatch.setattr(faiss, "index_cpu_to_gpu", no_gpu_version, raising=False)
     assert retrieval.to_device(index, "auto") is index
     assert retrieval.to_device(index, "cuda") is index
+
+
+@pytest.mark.parametrize("desc", ["Flat", "IVF32,Flat"])
+def test_gpu_path_keeps_ids(monkeypatch, data, desc):
+    """The GPU code path with a stand-in copy (a CPU clone): same neighbours, ids mapped."""
+    import faiss
+
+    x, _ = data
+    order = np.random.default_rng(3).permutation(len(x))
+    blocks = [(order, x[order])]
+    sample = retrieval.training_sample(blocks, len(x)) if desc != "Flat" else None
+    index = retrieval.build_index(blocks, len(x), x.shape[1], desc, sample)
+    copies = []
+
+    def clone_as_if_gpu(_res, _dev, cpu_index):
+        copies.append(cpu_index)
+        return faiss.clone_index(cpu_index)
+
+    monkeypatch.setattr(retrieval, "gpu_available", lambda: True)
+    monkeypatch.setattr(retrieval, "_GPU_RESOURCES", None)
+    monkeypatch.setattr(faiss, "StandardGpuResources", lambda: object(), raising=False)
+    monkeypatch.setattr(faiss, "index_cpu_to_gpu", clone_as_if_gpu, raising=False)
+    moved = retrieval.to_device(index, "cuda")
+    assert moved is not index and len(copies) == 1
+    np.testing.assert_array_equal(retrieval.neighbors(moved, x[:200], 5, np.arange(200))[1],
+                                  retrieval.neighbors(index, x[:200], 5, np.arange(200))[1])
 
 
 def test_gpu_available_is_false_on_cpu_faiss():

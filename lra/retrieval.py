@@ -152,6 +152,18 @@ def gpu_available() -> bool:
 _GPU_RESOURCES = None
 
 
+class MappedIndex:
+    """An index searched by row number whose hits are translated to ids (what IndexIDMap does;
+    FAISS cannot wrap an already filled GPU index in one)."""
+
+    def __init__(self, index, ids: np.ndarray):
+        self.index, self.ids, self.ntotal = index, np.asarray(ids, dtype=np.int64), index.ntotal
+
+    def search(self, queries: np.ndarray, k: int):
+        sims, rows = self.index.search(queries, k)
+        return sims, np.where(rows >= 0, self.ids[np.maximum(rows, 0)], -1)
+
+
 def to_device(index, device: str = "auto"):
     """The index on the GPU when asked for (`cuda`, or `auto` and one is there); else unchanged.
 
@@ -174,9 +186,9 @@ def to_device(index, device: str = "auto"):
     try:
         if _GPU_RESOURCES is None:  # one per process, kept alive as long as GPU indexes may use it
             _GPU_RESOURCES = faiss.StandardGpuResources()
-        if hasattr(index, "id_map"):  # IDMap(Flat/HNSW...): the inner index to the GPU, the id map stays
-            gpu = faiss.IndexIDMap(faiss.index_cpu_to_gpu(_GPU_RESOURCES, 0, index.index))
-            faiss.copy_array_to_vector(faiss.vector_to_array(index.id_map), gpu.id_map)
+        if hasattr(index, "id_map"):  # IDMap(Flat...): the inner index to the GPU, ids mapped on the host
+            gpu = MappedIndex(faiss.index_cpu_to_gpu(_GPU_RESOURCES, 0, index.index),
+                              faiss.vector_to_array(index.id_map))
         else:
             gpu = faiss.index_cpu_to_gpu(_GPU_RESOURCES, 0, index)
     except Exception as exc:  # e.g. HNSW has no GPU implementation

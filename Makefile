@@ -22,6 +22,10 @@ run: install
 test: install
 	$(BIN)/python -m pytest -q
 
+# The DAG on a one-node SLURM cluster started on this machine (root: installs slurm-wlm, munge).
+test-slurm: install
+	LRA_TEST_SLURM=1 $(BIN)/python -m pytest -q -s -m slurm
+
 lint: install
 	$(BIN)/snakemake --lint
 

@@ -122,8 +122,7 @@ def naive_train(fp: np.ndarray, observed: np.ndarray, k: int, num_classes: int, 
 
 def neighbour_table(x: np.ndarray, observed: np.ndarray, k: int):
     """The one-time table our training reads: FAISS exact search, self excluded, → candidates."""
-    index = retrieval.build_index(x, "Flat")
-    _, rows = retrieval.neighbors(index, x, k, np.arange(len(x)))
+    _, rows = retrieval.self_knn(x, k, "Flat")
     return candidates(observed, rows)
 
 

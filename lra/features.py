@@ -103,3 +103,77 @@ def skipped_ids(paths) -> set[str]:
 def l2_normalize(x: np.ndarray) -> np.ndarray:
     norm = np.linalg.norm(x, axis=1, keepdims=True)
     return (x / np.maximum(norm, 1e-12)).astype(np.float32, copy=False)
+
+
+# --- streaming and compact readers (large feature sets) ----------------------------------------
+
+def read_ids(paths) -> list[np.ndarray]:
+    """The id column of each shard (one array per path), without reading any embedding."""
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    return [np.asarray(pq.read_table(p, columns=["id"]).column(0).to_pylist(), dtype=object).astype(str)
+            for p in paths]
+
+
+def iter_batches(paths, batch_size: int = 65536, normalize: bool = True, dtype=np.float32):
+    """Yield (ids, features) blocks shard by shard, batch by batch: at most one batch in memory.
+
+    Features come as `dtype` (float32 by default) and, with `normalize`, L2-normalised in float32
+    before any down-cast, so a float16 block is the rounding of what `read` returns.
+    """
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    for path in paths:
+        f = pq.ParquetFile(path)
+        offset = 0
+        for batch in f.iter_batches(columns=["id", "embedding"], batch_size=batch_size):
+            ids = np.asarray(batch.column(0).to_pylist(), dtype=object).astype(str)
+            x = embedding_matrix(batch.column(1), path, offset)
+            offset += len(ids)
+            if normalize:
+                x = l2_normalize(x)
+            yield ids, x.astype(dtype, copy=False)
+
+
+def read_compact(paths, ids=None, dtype: str = "float16", normalize: bool = True,
+                 mmap_path=None, batch_size: int = 65536) -> tuple[np.ndarray, np.ndarray]:
+    """Like `read`, but fills one preallocated (N, D) `dtype` matrix batch by batch.
+
+    Peak memory is the result plus one batch (`read` holds every block in float32 and then a
+    reordered copy). With `mmap_path` the matrix is a `.npy` memory map on disk instead
+    (np.load(mmap_path, mmap_mode="r") reopens it), so the page cache, not the process, holds it.
+    Rows follow `ids` when given (every id must be present), else file order.
+    """
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    shard_ids = read_ids(paths)
+    found = np.concatenate(shard_ids) if shard_ids else np.empty(0, dtype=str)
+    wanted = found if ids is None else np.asarray(ids).astype(str)
+    # target row of every stored row (-1: not asked for); stored rows are visited in file order
+    target = np.full(len(found), -1, dtype=np.int64)
+    target[align(found, wanted, paths)] = np.arange(len(wanted))
+    width = dim(paths)
+    if mmap_path is not None:
+        Path(mmap_path).parent.mkdir(parents=True, exist_ok=True)
+        out = np.lib.format.open_memmap(mmap_path, mode="w+", dtype=dtype, shape=(len(wanted), width))
+    else:
+        out = np.empty((len(wanted), width), dtype=dtype)
+    start = 0
+    for block_ids, x in iter_batches(paths, batch_size, normalize):
+        t = target[start:start + len(block_ids)]
+        start += len(block_ids)
+        keep = t >= 0
+        out[t[keep]] = x[keep]
+    if mmap_path is not None:
+        out.flush()
+    return wanted, out
+
+
+def dim(paths) -> int:
+    """Embedding length from the first non-empty shard (0 when all are empty)."""
+    for path in paths:
+        f = pq.ParquetFile(path)
+        if f.metadata.num_rows:
+            first = next(f.iter_batches(columns=["embedding"], batch_size=1))
+            return embedding_matrix(first.column(0), path).shape[1]
+    return 0

@@ -219,33 +219,87 @@ def _train_features(manifest: datasets.Manifest, feature_paths):
     return x
 
 
+def _train_positions(m: datasets.Manifest, feature_paths) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Train ids in manifest order, and for each shard the train position of each row (-1: not train)."""
+    ids = m.frame["id"].to_numpy(str)
+    train_ids = ids[m.frame["split"].to_numpy() == "train"]
+    shard_ids = features.read_ids(feature_paths)
+    found = np.concatenate(shard_ids) if shard_ids else np.empty(0, str)
+    pos = np.full(len(found), -1, dtype=np.int64)
+    pos[features.align(found, train_ids, feature_paths)] = np.arange(len(train_ids))
+    return train_ids, np.split(pos, np.cumsum([len(s) for s in shard_ids])[:-1])
+
+
+def _train_blocks(feature_paths, shard_pos, batch_size: int = 65536):
+    """(train positions, normalised vectors) of the train rows, shard by shard, batch by batch."""
+    start = 0
+    pos = np.concatenate(shard_pos) if shard_pos else np.empty(0, np.int64)
+    for block_ids, x in features.iter_batches(feature_paths, batch_size):
+        p = pos[start:start + len(block_ids)]
+        start += len(block_ids)
+        keep = p >= 0
+        if keep.any():
+            yield p[keep], x[keep]
+
+
 def index(manifest, feature_paths: list[str], out, index_type: str = "auto") -> None:
-    """Train-split features → a FAISS inner-product index (rows in manifest order of train)."""
+    """Train-split features → a FAISS inner-product index; vector ids = positions among train rows.
+
+    Reads the shards batch by batch (twice when the index type needs training: once for a
+    random training sample, once to add), never holding all features in memory.
+    """
     import faiss
 
     m = load_manifest(manifest, feature_paths)
-    train_ids = m.frame.loc[m.frame["split"] == "train", "id"].to_numpy(str)
-    _, x = features.read(feature_paths, ids=train_ids)
-    idx = retrieval.build_index(x, index_type)
-    log.info("index %s over %d train items, dim %d", retrieval.factory_string(index_type, len(x)), idx.ntotal, x.shape[1])
+    train_ids, shard_pos = _train_positions(m, feature_paths)
+    n, dim = len(train_ids), features.dim(feature_paths)
+    desc = retrieval.factory_string(index_type, n, dim)
+    sample = None
+    if retrieval.train_needs(retrieval.new_index(dim, desc)):
+        sample = retrieval.training_sample(_train_blocks(feature_paths, shard_pos), n)
+    idx = retrieval.build_index(_train_blocks(feature_paths, shard_pos), n, dim, desc, sample)
+    log.info("index %s over %d train items, dim %d", desc, idx.ntotal, dim)
     with atomic_path(out) as tmp:
         faiss.write_index(idx, str(tmp))
 
 
 def neighbors(manifest, feature_paths: list[str], index_path, k: int, out, device: str = "auto") -> None:
-    """Every item's k nearest train items (a train item never lists itself) → neighbours table."""
+    """Every item's k nearest train items (a train item never lists itself) → neighbours table.
+
+    Queries stream shard by shard; only the (N, k) result is held, never all features.
+    """
     import faiss
 
     m = load_manifest(manifest, feature_paths)
     ids = m.frame["id"].to_numpy(str)
-    train_ids = ids[m.frame["split"].to_numpy() == "train"]
-    _, x = features.read(feature_paths, ids=ids)
-    idx = retrieval.to_device(faiss.read_index(str(index_path)), device)
+    is_train = m.frame["split"].to_numpy() == "train"
+    train_ids = ids[is_train]
+    idx = faiss.read_index(str(index_path))
     if idx.ntotal != len(train_ids):
         raise LraError(f"{index_path}: index holds {idx.ntotal} items, manifest has {len(train_ids)} train items; rebuild the index")
-    self_rows = np.full(len(ids), -1)
-    self_rows[m.frame["split"].to_numpy() == "train"] = np.arange(len(train_ids))
-    sims, rows = retrieval.neighbors(idx, x, k, self_rows)
+    retrieval.check_k(idx, k, exclude_self=True)
+    idx = retrieval.to_device(idx, device)
+    self_pos = np.full(len(ids), -1, dtype=np.int64)
+    self_pos[is_train] = np.arange(len(train_ids))
+    sims = np.full((len(ids), k), np.nan, np.float32)
+    rows = np.full((len(ids), k), -1, np.int64)
+    done = np.zeros(len(ids), dtype=bool)
+    start = 0
+    shard_ids = features.read_ids(feature_paths)
+    found = np.concatenate(shard_ids) if shard_ids else np.empty(0, str)
+    target = np.full(len(found), -1, dtype=np.int64)  # manifest row of each stored row
+    target[features.align(found, ids, feature_paths)] = np.arange(len(ids))
+    for block_ids, x in features.iter_batches(feature_paths, batch_size=retrieval.SEARCH_BATCH):
+        t = target[start:start + len(block_ids)]
+        start += len(block_ids)
+        keep = (t >= 0) & ~done[np.maximum(t, 0)]
+        t = t[keep]
+        sims[t], rows[t] = retrieval.neighbors(idx, x[keep], k, self_pos[t])
+        done[t] = True
+    if (rows < 0).any():
+        bad = int(np.flatnonzero((rows < 0).any(axis=1))[0])
+        raise LraError(f"{index_path}: the index found fewer than {k} neighbours for item {ids[bad]!r}; "
+                       "an approximate index needs more nprobe or fewer lists (config key index), or use Flat")
     table = pa.table({
         "id": pa.array(ids),
         "neighbors": pa.FixedSizeListArray.from_arrays(pa.array(train_ids[rows].reshape(-1)), k),

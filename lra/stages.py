@@ -213,12 +213,6 @@ def _write_skipped(out: Path, skipped: list[dict], skip: bool) -> None:
         df.to_csv(tmp, sep="\t", index=False)
 
 
-def _train_features(manifest: datasets.Manifest, feature_paths):
-    ids = manifest.frame["id"].to_numpy(str)
-    _, x = features.read(feature_paths, ids=ids)
-    return x
-
-
 def _train_positions(m: datasets.Manifest, feature_paths) -> tuple[np.ndarray, list[np.ndarray]]:
     """Train ids in manifest order, and for each shard the train position of each row (-1: not train)."""
     ids = m.frame["id"].to_numpy(str)
@@ -337,7 +331,7 @@ def train(manifest, labels, feature_paths: list[str], neighbors_path, out, param
     nb = load_neighbors(neighbors_path, train_ids)
     nb_rows = features.align(train_ids, nb.reshape(-1), neighbors_path).reshape(nb.shape)
     cand, agree = candidates(observed, nb_rows, cfg.own_label)
-    _, x = features.read(feature_paths, ids=np.concatenate([train_ids, val["id"].to_numpy(str)]))
+    x = features.load(feature_paths, np.concatenate([train_ids, val["id"].to_numpy(str)]))
     val_labels = _selection_labels(val, labels, select_on, manifest)
     log.info("train: %d items, %d candidates each, %d classes, %d val items scored on %s labels",
              len(train_ids), cand.shape[1], len(m.classes), len(val), select_on)
@@ -388,7 +382,7 @@ def predict(manifest, feature_paths: list[str], model_path, out, ddim_steps: int
 
     m = load_manifest(manifest, feature_paths)
     ids = m.frame["id"].to_numpy(str)
-    _, x = features.read(feature_paths, ids=ids)
+    x = features.load(feature_paths, ids)
     dev = resolve_device(device)
     model, schedule, _ = load_model(model_path)
     model.to(dev)

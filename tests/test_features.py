@@ -41,3 +41,33 @@ def test_ragged_vectors_are_named_by_row(tmp_path):
     pd.DataFrame({"id": ["a", "b"], "embedding": [[1.0, 2.0], [1.0]]}).to_parquet(tmp_path / "r.parquet")
     with pytest.raises(LraError, match="row 1: embedding has 1 values"):
         features.read(tmp_path / "r.parquet")
+
+
+def test_load_keeps_float16_shards_in_half_precision(tmp_path):
+    x = np.random.default_rng(0).normal(size=(20, 6)).astype(np.float32)
+    ids = [f"i{j}" for j in range(20)]
+    features.write(ids, x, tmp_path / "h.parquet", dtype="float16")
+    features.write(ids, x, tmp_path / "s.parquet", dtype="float32")
+    half = features.load([tmp_path / "h.parquet"], ids[::-1])
+    full = features.load([tmp_path / "s.parquet"], ids[::-1])
+    assert half.dtype == np.float16 and full.dtype == np.float32
+    np.testing.assert_allclose(half, features.l2_normalize(x[::-1]), atol=2e-3)
+    np.testing.assert_allclose(full, features.l2_normalize(x[::-1]), atol=1e-6)
+
+
+def test_training_and_prediction_accept_float16_features():
+    import torch
+
+    from lra.diffusion import TrainConfig, candidates, train
+    from lra.diffusion.sample import predict
+
+    from .conftest import clustered
+
+    x, y = clustered(30, 2, 8, spread=0.5)
+    x = features.l2_normalize(x)
+    rows = np.argsort(-(x @ x.T), axis=1)[:, 1:4]
+    cand, agree = candidates(y, rows)
+    cfg = TrainConfig(epochs=2, F=16, T=50, batch_size=16)
+    model, sch, _ = train(x.astype(np.float16), cand, agree, 2, cfg, x[:10].astype(np.float16), y[:10], log=lambda *a: None)
+    y0, _ = predict(model, sch, torch.as_tensor(x.astype(np.float16)), steps=5)
+    assert y0.dtype == torch.float32 and torch.isfinite(y0).all()

@@ -50,8 +50,8 @@ def predict(model, schedule, fp, fq=None, steps: int = 10, batch_size: int = 409
     C = model.hparams["num_classes"]
     y0_all, votes_all = [], []
     for start in range(0, fp.shape[0], batch_size):
-        b_fp = fp[start:start + batch_size]
-        b_fq = None if fq is None else fq[start:start + batch_size]
+        b_fp = fp[start:start + batch_size].float()  # features may be kept float16
+        b_fq = None if fq is None else fq[start:start + batch_size].float()
         y0_all.append(ddim_sample(model, schedule, b_fp, b_fq, steps).cpu())
         if samples:
             n = b_fp.shape[0]

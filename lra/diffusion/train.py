@@ -131,7 +131,7 @@ def train(fp: np.ndarray, cand: np.ndarray, agree: np.ndarray, num_classes: int,
             for group in opt.param_groups:
                 group["lr"] = lr_at(step, total, warmup, cfg.lr)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                eps_hat = step_fn(y_t, t, x[idx])
+                eps_hat = step_fn(y_t, t, x[idx].float())  # features may be kept float16
             per_item = ((eps - eps_hat.float()) ** 2).sum(dim=1) / num_classes
             loss = (w * per_item).sum() / w.sum()
             opt.zero_grad(set_to_none=True)

@@ -29,11 +29,10 @@ os.environ.setdefault("TQDM_DISABLE", "1")  # the training loop's progress bar, 
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from torch.nn import functional as F_  # noqa: E402
 
 from lra import retrieval  # noqa: E402
 from lra.diffusion import CosineSchedule, Denoiser, TrainConfig, candidates, predict, train  # noqa: E402
-from lra.diffusion.train import antithetic_timesteps, lr_at, resolve_device  # noqa: E402
+from lra.diffusion.train import antithetic_timesteps, lr_at, optimizer_step, resolve_device  # noqa: E402
 
 
 def synthetic(n: int, dim: int, num_classes: int, noise: float = 0.3, spread: float = 0.8, seed: int = 0):
@@ -101,16 +100,8 @@ def naive_train(fp: np.ndarray, observed: np.ndarray, k: int, num_classes: int, 
             w = torch.tensor(w_list, device=device)
             t = antithetic_timesteps(B, cfg.T, g).to(device)
             eps = torch.randn(B, num_classes, generator=g).to(device)
-            y_t = schedule.q_sample(F_.one_hot(y_hat, num_classes).float(), t, eps)
-            for group in opt.param_groups:
-                group["lr"] = lr_at(step, total, warmup, cfg.lr)
-            eps_hat = model(y_t, t, x[idx])
-            per_item = ((eps - eps_hat.float()) ** 2).sum(dim=1) / num_classes
-            loss = (w * per_item).sum() / w.sum()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            opt.step()
+            lr = lr_at(step, total, warmup, cfg.lr)
+            loss = optimizer_step(model, model, opt, schedule, x[idx], y_hat, w, t, eps, lr, cfg.grad_clip)
             epoch_loss += loss.item()
             step += 1
         history.append({"epoch": epoch, "loss": epoch_loss / per_epoch})

@@ -91,6 +91,26 @@ def lr_at(step: int, total: int, warmup: int, peak: float) -> float:
     return peak * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
+def optimizer_step(step_fn, model, opt, schedule, fp, y_hat, w, t, eps, lr: float, grad_clip: float,
+                   use_amp: bool = False) -> torch.Tensor:
+    """One step on a batch whose labels ŷ, weights w, timesteps t and noise ε are drawn: diffuse
+    one-hot(ŷ) to y_t, regress ε, weighted loss Σ w_i‖ε_i − ε̂_i‖²/C / Σ w_i, clip, Adam.
+    Returns the loss, detached and left on the device."""
+    num_classes = eps.shape[1]
+    y_t = schedule.q_sample(F_.one_hot(y_hat, num_classes).float(), t, eps)
+    for group in opt.param_groups:
+        group["lr"] = lr
+    with torch.autocast(fp.device.type, dtype=torch.bfloat16, enabled=use_amp):
+        eps_hat = step_fn(y_t, t, fp.float())  # features may be kept float16
+    per_item = ((eps - eps_hat.float()) ** 2).sum(dim=1) / num_classes
+    loss = (w * per_item).sum() / w.sum()
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    opt.step()
+    return loss.detach()
+
+
 def train(fp: np.ndarray, cand: np.ndarray, agree: np.ndarray, num_classes: int, cfg: TrainConfig,
           val_fp: np.ndarray | None = None, val_labels: np.ndarray | None = None, log=print):
     """Train a denoiser on train features `fp` with candidate labels; select the epoch with the
@@ -127,18 +147,9 @@ def train(fp: np.ndarray, cand: np.ndarray, agree: np.ndarray, num_classes: int,
             t = antithetic_timesteps(len(idx), cfg.T, g)
             eps = torch.randn(len(idx), num_classes, generator=g)
             idx, y_hat, w, t, eps = (v.to(device, non_blocking=True) for v in (idx, y_hat, w, t, eps))
-            y_t = schedule.q_sample(F_.one_hot(y_hat, num_classes).float(), t, eps)
-            for group in opt.param_groups:
-                group["lr"] = lr_at(step, total, warmup, cfg.lr)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                eps_hat = step_fn(y_t, t, x[idx].float())  # features may be kept float16
-            per_item = ((eps - eps_hat.float()) ** 2).sum(dim=1) / num_classes
-            loss = (w * per_item).sum() / w.sum()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            opt.step()
-            losses.append(loss.detach())
+            lr = lr_at(step, total, warmup, cfg.lr)
+            loss = optimizer_step(step_fn, model, opt, schedule, x[idx], y_hat, w, t, eps, lr, cfg.grad_clip, use_amp)
+            losses.append(loss)
             step += 1
         epoch_loss = 0.0
         for value in torch.stack(losses).tolist():  # one host sync per epoch, summed in step order as before

@@ -27,6 +27,7 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--num-workers", type=int, default=1)
     p.add_argument("--chunk-rows", type=int, default=64)
+    p.add_argument("--device", default="cpu", help="cpu, cuda or auto (a lent GPU: cuda, with fp16 autocast)")
     args = p.parse_args()
 
     import torch
@@ -48,7 +49,7 @@ def main() -> None:
 
         t = time.perf_counter()
         enc = OpenClipEncoder.from_spec(f"{args.model}:none", batch_size=args.batch_size,
-                                        num_workers=args.num_workers, device="cpu")
+                                        num_workers=args.num_workers, device=args.device)
         build_s = time.perf_counter() - t
 
         # bare forward: the same batches, decoded and preprocessed beforehand (not timed)
@@ -70,7 +71,7 @@ def main() -> None:
             encoders.get = original
 
     n = args.images
-    print(f"model {args.model} (random weights), CPU, torch threads {torch.get_num_threads()}, "
+    print(f"model {args.model} (random weights), device {enc.device}, torch threads {torch.get_num_threads()}, "
           f"{n} images 500x375 JPEG, batch {args.batch_size}, workers {args.num_workers}, chunk {args.chunk_rows}")
     print(f"model build (not in either figure): {build_s:.2f} s")
     print(f"bare forward:  {n / bare_s:8.2f} img/s  ({bare_s:.2f} s)")

@@ -48,10 +48,11 @@ def test_training_learns_the_clean_classes_from_noisy_labels():
     sims = x @ x.T
     np.fill_diagonal(sims, -np.inf)
     rows = np.argsort(-sims, axis=1)[:, :5]
-    model, sch, history = _fit(x, noisy, rows)
+    model, sch, history = _fit(x, noisy, rows, lr=3e-3)
     assert history[-1]["loss"] < history[0]["loss"]
     y0, _ = predict(model, sch, torch.as_tensor(x), steps=10)
-    assert (read_out(y0).numpy() == y).mean() > 0.95  # far above the 70 % of the labels given
+    # far above the 73 % of labels given, and above the 91 % of items whose candidates' majority is right
+    assert (read_out(y0).numpy() == y).mean() > 0.95
 
 
 def test_model_selection_keeps_the_latest_check_within_one_standard_error_of_the_best():

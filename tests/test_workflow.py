@@ -37,7 +37,6 @@ def test_the_dag_writes_every_stage_and_a_summary_row_per_run(default_run):
         run = digits / "runs" / "pixels-8" / noise / "k3"
         m = json.loads((run / "metrics.json").read_text())
         assert m["n_test"] == 359 and 0 <= m["accuracy"] <= 1
-        assert set(m["baselines"]) == {"knn_vote", "linear_probe"}
         assert m["baselines"]["knn_vote"] > 0.5  # real retrieval on real features
         assert len(m["per_class_accuracy"]) == 10
         assert abs(m["train_noise_rate"] - float(noise.split("-")[1])) < 0.02

@@ -7,6 +7,7 @@ import pandas as pd
 from .io import atomic_path, read_json
 
 RUN = ["dataset", "encoder", "noise", "k"]
+ORDER = {k: i for i, k in enumerate(["knn_vote", "linear_probe", "cleanlab", "datalab_relabel"])}  # bounds last
 
 
 def summary(metrics_paths: list[str]) -> pd.DataFrame:
@@ -20,7 +21,7 @@ def summary(metrics_paths: list[str]) -> pd.DataFrame:
             row["lra_stochastic"] = m["accuracy_stochastic"]
         if "top5_accuracy" in m:
             row["lra_top5"] = m["top5_accuracy"]
-        row.update(m["baselines"])
+        row.update({k: m["baselines"][k] for k in sorted(m["baselines"], key=lambda k: (ORDER.get(k, len(ORDER)), k))})
         if "label_issues" in m:
             row["issues_f1"] = m["label_issues"]["f1"]
             row["cleanlab_issues_f1"] = m["label_issues"]["cleanlab"]["f1"]

@@ -17,78 +17,61 @@ def _json(text: str):
         raise argparse.ArgumentTypeError(f"not valid JSON: {exc}") from None
 
 
+def _stage(sub, name: str, help: str, *files: str, features: bool = False):
+    """A subcommand with required file arguments (--manifest, --out, …) and optional --features."""
+    s = sub.add_parser(name, help=help)
+    for f in files:
+        s.add_argument(f"--{f}", required=True)
+    if features:
+        s.add_argument("--features", nargs="+", required=True, help="feature Parquet shard(s)")
+    return s
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from .stages import BASELINES
+
     p = argparse.ArgumentParser(prog="lra", description=__doc__)
     sub = p.add_subparsers(dest="stage", required=True)
 
-    s = sub.add_parser("data", help="dataset config → manifest.parquet")
+    s = _stage(sub, "data", "dataset config → manifest.parquet", "out")
     s.add_argument("--spec", type=_json, required=True, help="the config's dataset block, as JSON")
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--out", required=True)
 
-    s = sub.add_parser("noise", help="manifest → observed labels under a noise spec")
-    s.add_argument("--manifest", required=True)
-    s.add_argument("--spec", required=True, help="given | sym-<rate> | asym-<rate>")
+    s = _stage(sub, "noise", "manifest → observed labels under a noise spec", "manifest", "out")
+    s.add_argument("--spec", required=True, help="given | sym-<rate> | asym-<rate> | pmd-<rate> | file-<name>")
     s.add_argument("--class-map", type=_json, default=None, help='asym class map as JSON, e.g. {"cat": "dog"}')
     s.add_argument("--features", nargs="*", default=None, help="feature shards (pmd noise: its clean classifier)")
     s.add_argument("--noise-files", type=_json, default=None, help='file-<name> specs: {"name": "labels.npy"}')
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--out", required=True)
 
-    s = sub.add_parser("embed", help="manifest → one feature shard")
-    s.add_argument("--manifest", required=True)
-    s.add_argument("--encoder", required=True)
+    s = _stage(sub, "embed", "manifest → one feature shard", "manifest", "encoder", "out")
     s.add_argument("--shard", type=int, default=0)
     s.add_argument("--num-shards", type=int, default=1)
     s.add_argument("--dtype", default="float32", choices=["float32", "float16"])
     s.add_argument("--options", type=_json, default={}, help="encoder options as JSON")
-    s.add_argument("--out", required=True)
 
-    s = sub.add_parser("index", help="feature shards → FAISS index over the train split")
-    s.add_argument("--manifest", required=True)
-    s.add_argument("--features", nargs="+", required=True)
+    s = _stage(sub, "index", "feature shards → FAISS index over the train split", "manifest", "out", features=True)
     s.add_argument("--index-type", default="auto", help="auto or a FAISS index_factory string")
-    s.add_argument("--out", required=True)
 
-    s = sub.add_parser("neighbors", help="index → k nearest train items of every item, self excluded")
-    s.add_argument("--manifest", required=True)
-    s.add_argument("--features", nargs="+", required=True)
-    s.add_argument("--index", required=True)
+    s = _stage(sub, "neighbors", "index → k nearest train items of every item, self excluded",
+               "manifest", "index", "out", features=True)
     s.add_argument("-k", "--k", type=int, required=True)
     s.add_argument("--device", default="auto")
-    s.add_argument("--out", required=True)
 
-    s = sub.add_parser("train", help="train the LRA denoiser")
-    s.add_argument("--manifest", required=True)
-    s.add_argument("--labels", required=True)
-    s.add_argument("--features", nargs="+", required=True)
-    s.add_argument("--neighbors", required=True)
+    s = _stage(sub, "train", "train the LRA denoiser", "manifest", "labels", "neighbors", "out", features=True)
     s.add_argument("--params", type=_json, default={}, help="train hyperparameters as JSON")
-    s.add_argument("--out", required=True)
 
-    s = sub.add_parser("predict", help="DDIM predictions for every item")
-    s.add_argument("--manifest", required=True)
-    s.add_argument("--features", nargs="+", required=True)
-    s.add_argument("--model", required=True)
+    s = _stage(sub, "predict", "DDIM predictions for every item", "manifest", "model", "out", features=True)
     s.add_argument("--params", type=_json, default={}, help="ddim_steps, samples, eta, seed, device, batch_size")
-    s.add_argument("--out", required=True)
 
-    s = sub.add_parser("score", help="metrics.json and label_issues.parquet")
-    s.add_argument("--manifest", required=True)
-    s.add_argument("--labels", required=True)
-    s.add_argument("--features", nargs="+", required=True)
-    s.add_argument("--neighbors", required=True)
-    s.add_argument("--predictions", required=True)
+    s = _stage(sub, "score", "metrics.json and label_issues.parquet", "manifest", "labels", "neighbors",
+               "predictions", "metrics", "issues", features=True)
     s.add_argument("--run", type=_json, default={}, help="run identity (dataset, encoder, noise, k) as JSON")
-    s.add_argument("--baselines", nargs="*", default=["knn_vote", "linear_probe", "cleanlab", "datalab_relabel"],
-                   help="baselines to score on the same features")
+    s.add_argument("--baselines", nargs="*", default=list(BASELINES), help="baselines to score on the same features")
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--metrics", required=True)
-    s.add_argument("--issues", required=True)
 
-    s = sub.add_parser("report", help="metrics.json files → summary.tsv")
+    s = _stage(sub, "report", "metrics.json files → summary.tsv", "out")
     s.add_argument("metrics", nargs="+")
-    s.add_argument("--out", required=True)
 
     s = sub.add_parser("show", help="print summary.tsv as an aligned table")
     s.add_argument("summary")

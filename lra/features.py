@@ -135,6 +135,29 @@ def iter_batches(paths, batch_size: int = 65536, normalize: bool = True, dtype=n
             yield ids, x.astype(dtype, copy=False)
 
 
+def stored_positions(paths, wanted, found=None) -> np.ndarray:
+    """For every stored row, in file order, its position in `wanted` (-1: not asked for); every
+    wanted id must be stored. `found` (the concatenated id columns) saves re-reading them."""
+    if found is None:
+        found = np.concatenate(read_ids(paths) or [np.empty(0, dtype=str)])
+    wanted = np.asarray(wanted).astype(str)
+    target = np.full(len(found), -1, dtype=np.int64)
+    target[align(found, wanted, paths)] = np.arange(len(wanted))
+    return target
+
+
+def iter_wanted(paths, target: np.ndarray, batch_size: int = 65536, normalize: bool = True):
+    """Yield (positions in `wanted`, features) of the wanted rows, batch by batch in file order,
+    for a `target` from `stored_positions`."""
+    start = 0
+    for block_ids, x in iter_batches(paths, batch_size, normalize):
+        t = target[start:start + len(block_ids)]
+        start += len(block_ids)
+        keep = t >= 0
+        if keep.any():
+            yield t[keep], x[keep]
+
+
 def read_compact(paths, ids=None, dtype: str = "float16", normalize: bool = True,
                  mmap_path=None, batch_size: int = 65536) -> tuple[np.ndarray, np.ndarray]:
     """Like `read`, but fills one preallocated (N, D) `dtype` matrix batch by batch.
@@ -146,24 +169,17 @@ def read_compact(paths, ids=None, dtype: str = "float16", normalize: bool = True
     """
     if isinstance(paths, (str, Path)):
         paths = [paths]
-    shard_ids = read_ids(paths)
-    found = np.concatenate(shard_ids) if shard_ids else np.empty(0, dtype=str)
+    found = np.concatenate(read_ids(paths) or [np.empty(0, dtype=str)])
     wanted = found if ids is None else np.asarray(ids).astype(str)
-    # target row of every stored row (-1: not asked for); stored rows are visited in file order
-    target = np.full(len(found), -1, dtype=np.int64)
-    target[align(found, wanted, paths)] = np.arange(len(wanted))
+    target = stored_positions(paths, wanted, found)
     width = dim(paths)
     if mmap_path is not None:
         Path(mmap_path).parent.mkdir(parents=True, exist_ok=True)
         out = np.lib.format.open_memmap(mmap_path, mode="w+", dtype=dtype, shape=(len(wanted), width))
     else:
         out = np.empty((len(wanted), width), dtype=dtype)
-    start = 0
-    for block_ids, x in iter_batches(paths, batch_size, normalize):
-        t = target[start:start + len(block_ids)]
-        start += len(block_ids)
-        keep = t >= 0
-        out[t[keep]] = x[keep]
+    for t, x in iter_wanted(paths, target, batch_size, normalize):
+        out[t] = x
     if mmap_path is not None:
         out.flush()
     return wanted, out

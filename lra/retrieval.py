@@ -244,14 +244,19 @@ def iter_blocks(x: np.ndarray, block: int = 262144) -> Iterator[tuple[np.ndarray
         yield np.arange(start, min(start + block, len(x))), x[start:start + block]
 
 
+def build_streamed(blocks, n: int, dim: int, desc: str, nprobe: int = NPROBE, ef_search: int = EF_SEARCH):
+    """Build `desc` from `blocks()`, a fresh iterator of (ids, vectors) batches per call: one pass
+    for a random training sample when the index type needs training, one pass to add."""
+    sample = training_sample(blocks(), n) if train_needs(new_index(dim, desc)) else None
+    return build_index(blocks(), n, dim, desc, sample, nprobe, ef_search)
+
+
 def self_knn(x: np.ndarray, k: int, index_type: str = "auto", device: str = "auto",
              nprobe: int = NPROBE, ef_search: int = EF_SEARCH) -> tuple[np.ndarray, np.ndarray]:
     """Each row's k nearest other rows of `x` (L2-normalised) by cosine similarity: (sims, rows)."""
     x = np.ascontiguousarray(x, dtype=np.float32)
     n, dim = x.shape
-    desc = factory_string(index_type, n, dim)
-    sample = training_sample(iter_blocks(x), n) if train_needs(new_index(dim, desc)) else None
-    index = build_index(iter_blocks(x), n, dim, desc, sample, nprobe, ef_search)
+    index = build_streamed(lambda: iter_blocks(x), n, dim, factory_string(index_type, n, dim), nprobe, ef_search)
     return neighbors(to_device(index, device), x, k, np.arange(n))
 
 

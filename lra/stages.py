@@ -213,29 +213,6 @@ def _write_skipped(out: Path, skipped: list[dict], skip: bool) -> None:
         df.to_csv(tmp, sep="\t", index=False)
 
 
-def _train_positions(m: datasets.Manifest, feature_paths) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Train ids in manifest order, and for each shard the train position of each row (-1: not train)."""
-    ids = m.frame["id"].to_numpy(str)
-    train_ids = ids[m.frame["split"].to_numpy() == "train"]
-    shard_ids = features.read_ids(feature_paths)
-    found = np.concatenate(shard_ids) if shard_ids else np.empty(0, str)
-    pos = np.full(len(found), -1, dtype=np.int64)
-    pos[features.align(found, train_ids, feature_paths)] = np.arange(len(train_ids))
-    return train_ids, np.split(pos, np.cumsum([len(s) for s in shard_ids])[:-1])
-
-
-def _train_blocks(feature_paths, shard_pos, batch_size: int = 65536):
-    """(train positions, normalised vectors) of the train rows, shard by shard, batch by batch."""
-    start = 0
-    pos = np.concatenate(shard_pos) if shard_pos else np.empty(0, np.int64)
-    for block_ids, x in features.iter_batches(feature_paths, batch_size):
-        p = pos[start:start + len(block_ids)]
-        start += len(block_ids)
-        keep = p >= 0
-        if keep.any():
-            yield p[keep], x[keep]
-
-
 def index(manifest, feature_paths: list[str], out, index_type: str = "auto") -> None:
     """Train-split features → a FAISS inner-product index; vector ids = positions among train rows.
 
@@ -245,13 +222,11 @@ def index(manifest, feature_paths: list[str], out, index_type: str = "auto") -> 
     import faiss
 
     m = load_manifest(manifest, feature_paths)
-    train_ids, shard_pos = _train_positions(m, feature_paths)
+    train_ids = m.frame.loc[m.frame["split"] == "train", "id"].to_numpy(str)
+    target = features.stored_positions(feature_paths, train_ids)
     n, dim = len(train_ids), features.dim(feature_paths)
     desc = retrieval.factory_string(index_type, n, dim)
-    sample = None
-    if retrieval.train_needs(retrieval.new_index(dim, desc)):
-        sample = retrieval.training_sample(_train_blocks(feature_paths, shard_pos), n)
-    idx = retrieval.build_index(_train_blocks(feature_paths, shard_pos), n, dim, desc, sample)
+    idx = retrieval.build_streamed(lambda: features.iter_wanted(feature_paths, target), n, dim, desc)
     log.info("index %s over %d train items, dim %d", desc, idx.ntotal, dim)
     with atomic_path(out) as tmp:
         faiss.write_index(idx, str(tmp))
@@ -277,19 +252,9 @@ def neighbors(manifest, feature_paths: list[str], index_path, k: int, out, devic
     self_pos[is_train] = np.arange(len(train_ids))
     sims = np.full((len(ids), k), np.nan, np.float32)
     rows = np.full((len(ids), k), -1, np.int64)
-    done = np.zeros(len(ids), dtype=bool)
-    start = 0
-    shard_ids = features.read_ids(feature_paths)
-    found = np.concatenate(shard_ids) if shard_ids else np.empty(0, str)
-    target = np.full(len(found), -1, dtype=np.int64)  # manifest row of each stored row
-    target[features.align(found, ids, feature_paths)] = np.arange(len(ids))
-    for block_ids, x in features.iter_batches(feature_paths, batch_size=retrieval.SEARCH_BATCH):
-        t = target[start:start + len(block_ids)]
-        start += len(block_ids)
-        keep = (t >= 0) & ~done[np.maximum(t, 0)]
-        t = t[keep]
-        sims[t], rows[t] = retrieval.neighbors(idx, x[keep], k, self_pos[t])
-        done[t] = True
+    target = features.stored_positions(feature_paths, ids)  # each id maps to exactly one stored row
+    for t, x in features.iter_wanted(feature_paths, target, batch_size=retrieval.SEARCH_BATCH):
+        sims[t], rows[t] = retrieval.neighbors(idx, x, k, self_pos[t])
     if (rows < 0).any():
         bad = int(np.flatnonzero((rows < 0).any(axis=1))[0])
         raise LraError(f"{index_path}: the index found fewer than {k} neighbours for item {ids[bad]!r}; "

@@ -46,7 +46,7 @@ def load_manifest(path, feature_paths=None) -> datasets.Manifest:
 
 def noise(manifest, spec: str, out, seed: int = 0, class_map: dict | None = None,
           feature_paths: list[str] | None = None, noise_files: dict | None = None) -> np.ndarray:
-    """manifest → labels/{noise}.parquet (id, observed_label). PMD noise also reads features."""
+    """manifest → labels/{noise}/seed{seed}.parquet (id, observed_label). PMD noise also reads features."""
     m = load_manifest(manifest, feature_paths)
     x = None
     if noise_mod.needs_features(spec):
@@ -463,7 +463,8 @@ def _label_issues(ids, pred, observed, train) -> pd.DataFrame:
     return df.sort_values(["p_given", "flag", "row"], ascending=[True, False, True], kind="stable").reset_index(drop=True)
 
 
-def report(metrics_paths: list[str], out) -> pd.DataFrame:
+def report(metrics_paths: list[str], out, mean_out=None) -> pd.DataFrame:
+    """metrics.json files → summary.tsv (a row per run) and summary_mean.tsv (mean ± sd over seeds)."""
     from .report import write_summary
 
-    return write_summary(metrics_paths, out)
+    return write_summary(metrics_paths, out, mean_out)

@@ -352,10 +352,8 @@ def predict(manifest, feature_paths: list[str], model_path, out, ddim_steps: int
     model, schedule, _ = load_model(model_path)
     model.to(dev)
     schedule.to(dev)
-    torch.manual_seed(seed)
-    g = torch.Generator().manual_seed(seed)
-    y0, votes = sample(model, schedule, torch.as_tensor(x, device=dev), steps=ddim_steps,
-                       batch_size=batch_size, samples=samples, eta=eta, generator=g)
+    y0, votes = sample(model, schedule, torch.as_tensor(x, device=dev), steps=ddim_steps, batch_size=batch_size,
+                       samples=samples, eta=eta, seed=seed, keys=item_keys(m))
     C = len(m.classes)
     cols = {"id": pa.array(ids), "split": pa.array(m.frame["split"].to_numpy(str)),
             "predicted": pa.array(read_out(y0).numpy()),
@@ -370,6 +368,14 @@ def predict(manifest, feature_paths: list[str], model_path, out, ddim_steps: int
     table = pa.table(cols)
     write_table(table, out, metadata={"ddim_steps": ddim_steps, "samples": samples, "eta": eta})
     return table.to_pandas()
+
+
+def item_keys(m: datasets.Manifest) -> np.ndarray:
+    """Keys of the per-item sampling draws: the image source, so `lra infer` on the same image
+    draws the same trajectories; the id for embeddings, whose rows share one source file."""
+    from .diffusion.draws import item_keys as keys
+
+    return keys(m.frame["id" if m.meta["kind"] == "embeddings" else "source"].astype(str).to_numpy())
 
 
 # --- scoring ----------------------------------------------------------------------------------

@@ -68,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
                "predictions", "metrics", "issues", features=True)
     s.add_argument("--run", type=_json, default={}, help="run identity (dataset, encoder, noise, k) as JSON")
     s.add_argument("--baselines", nargs="*", default=list(BASELINES), help="baselines to score on the same features")
+    s.add_argument("--baseline-sample", type=int, default=50_000,
+                   help="fit the baselines on a stratified sample of this many train items when there are more (0: all)")
     s.add_argument("--seed", type=int, default=0)
 
     s = _stage(sub, "report", "metrics.json files → summary.tsv (+ summary_mean.tsv over seeds)", "out")
@@ -98,7 +100,7 @@ def run(args: argparse.Namespace) -> None:
         stages.predict(args.manifest, args.features, args.model, args.out, **args.params)
     elif args.stage == "score":
         stages.score(args.manifest, args.labels, args.features, args.neighbors, args.predictions,
-                     args.metrics, args.issues, args.run, args.seed, args.baselines)
+                     args.metrics, args.issues, args.run, args.seed, args.baselines, args.baseline_sample)
     elif args.stage == "report":
         print(stages.report(args.metrics, args.out, args.mean).to_string(index=False))
     elif args.stage == "show":
@@ -107,11 +109,24 @@ def run(args: argparse.Namespace) -> None:
         print(pd.read_csv(args.summary, sep="\t").to_string(index=False, float_format="%.4f"))
 
 
+def peak_rss_mib() -> float:
+    """This process's peak resident memory since it started (VmHWM; ru_maxrss where that is missing)."""
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) / 1024 for line in status if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
     try:
         run(args)
+        # the exact peak: Snakemake's benchmark files sample memory only every 30 s after 15 s
+        logging.getLogger("lra").info("lra %s: peak RSS %.0f MiB", args.stage, peak_rss_mib())
     except LraError as exc:
         print(f"lra {args.stage}: error: {exc}", file=sys.stderr)
         return 2

@@ -6,6 +6,8 @@ rule data:
         seed=lw.split_seed(config),
     log:
         "logs/{dataset}/data.log",
+    benchmark:
+        "logs/{dataset}/data.bench.tsv"
     conda:
         ENV
     shell:
@@ -23,6 +25,8 @@ rule noise:
         noise_files=lw.as_json(config["noise_files"]),
     log:
         "logs/{dataset}/noise/{noise}/seed{seed}.log",
+    benchmark:
+        "logs/{dataset}/noise/{noise}/seed{seed}.bench.tsv"
     conda:
         ENV
     shell:

@@ -12,15 +12,19 @@ rule score:
         run=lambda w: lw.as_json({"dataset": w.dataset, "encoder": w.encoder, "noise": w.noise, "k": int(w.k),
                                   "seed": int(w.seed)}),
         baselines=config["baselines"],
+        baseline_sample=config["baseline_sample"],
     threads: config["threads"]
     log:
         "logs/{dataset}/score/{encoder}/{noise}/k{k}/seed{seed}.log",
+    benchmark:
+        "logs/{dataset}/score/{encoder}/{noise}/k{k}/seed{seed}.bench.tsv"
     conda:
         ENV
     shell:
         "python -m lra score --manifest {input.manifest} --labels {input.labels} --features {input.features}"
         " --neighbors {input.neighbors} --predictions {input.predictions} --run {params.run:q}"
-        " --seed {wildcards.seed} --baselines {params.baselines} --metrics {output.metrics}"
+        " --seed {wildcards.seed} --baselines {params.baselines} --baseline-sample {params.baseline_sample}"
+        " --metrics {output.metrics}"
         " --issues {output.issues} 2> {log}"
 
 
@@ -32,6 +36,8 @@ rule report:
         mean=f"{RESULTS}/summary_mean.tsv",
     log:
         "logs/report.log",
+    benchmark:
+        "logs/report.bench.tsv"
     conda:
         ENV
     shell:

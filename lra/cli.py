@@ -120,13 +120,21 @@ def peak_rss_mib() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def cpu_seconds() -> float:
+    """User + system CPU time of this process (all its threads) so far."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
     try:
         run(args)
-        # the exact peak: Snakemake's benchmark files sample memory only every 30 s after 15 s
-        logging.getLogger("lra").info("lra %s: peak RSS %.0f MiB", args.stage, peak_rss_mib())
+        # exact figures: Snakemake's benchmark files sample memory and CPU time only every 30 s after 15 s
+        logging.getLogger("lra").info("lra %s: peak RSS %.0f MiB, CPU %.1f s", args.stage, peak_rss_mib(), cpu_seconds())
     except LraError as exc:
         print(f"lra {args.stage}: error: {exc}", file=sys.stderr)
         return 2

@@ -102,9 +102,9 @@ def run(args: argparse.Namespace) -> None:
     elif args.stage == "report":
         print(stages.report(args.metrics, args.out, args.mean).to_string(index=False))
     elif args.stage == "show":
-        import pandas as pd
+        from .io import OUTPUT_FIX, read_csv
 
-        print(pd.read_csv(args.summary, sep="\t").to_string(index=False, float_format="%.4f"))
+        print(read_csv(args.summary, "the summary table", OUTPUT_FIX, sep="\t").to_string(index=False, float_format="%.4f"))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,6 +16,7 @@ from . import baselines, datasets, features, metrics, noise as noise_mod, retrie
 from .errors import LraError
 from .io import (atomic_path, load_torch, read_index, read_metadata, read_table, short_reason, write_frame,
                  write_json, write_table)
+from .progress import progress
 
 log = logging.getLogger("lra")
 
@@ -115,10 +116,12 @@ def embed(manifest, encoder: str, out, shard: int = 0, num_shards: int = 1, dtyp
         enc = encoders.get(encoder, **options)
         if hasattr(enc, "fit"):
             enc.fit(m.frame, [] if skip else None)
+        bar = progress(total=sum(len(block[starts[i]:starts[i] + chunk_rows]) for i in todo),
+                       desc=f"embed {encoder}", unit="images")
         for i in todo:
             rows = m.frame.iloc[block[starts[i]:starts[i] + chunk_rows]]
             skipped = [] if skip else None
-            x = enc.encode(rows, skipped)
+            x = enc.encode(rows, skipped, progress=bar)
             ok = np.isfinite(x).all(axis=1)
             bad = [{"id": b.item_id, "source": b.source, "reason": b.reason} for b in skipped or []]
             if not skip and not ok.all():
@@ -126,6 +129,7 @@ def embed(manifest, encoder: str, out, shard: int = 0, num_shards: int = 1, dtyp
             cache.mkdir(parents=True, exist_ok=True)
             features.write(rows["id"].to_numpy(str)[ok], x[ok], chunk_paths[i], "float32",
                            meta={"key": keys[i], "skipped": bad})
+        bar.close()
     meta = _assemble(chunk_paths, out, dtype, {"encoder": encoder, "shard": shard, "num_shards": num_shards,
                                                "rows": int(len(block))})
     _write_skipped(out, meta["skipped"], skip)
@@ -255,8 +259,10 @@ def neighbors(manifest, feature_paths: list[str], index_path, k: int, out, devic
     sims = np.full((len(ids), k), np.nan, np.float32)
     rows = np.full((len(ids), k), -1, np.int64)
     target = features.stored_positions(feature_paths, ids)  # each id maps to exactly one stored row
-    for t, x in features.iter_wanted(feature_paths, target, batch_size=retrieval.SEARCH_BATCH):
-        sims[t], rows[t] = retrieval.neighbors(idx, x, k, self_pos[t])
+    with progress(total=len(ids), desc=f"neighbors k={k}", unit="items") as bar:
+        for t, x in features.iter_wanted(feature_paths, target, batch_size=retrieval.SEARCH_BATCH):
+            sims[t], rows[t] = retrieval.neighbors(idx, x, k, self_pos[t])
+            bar.update(len(t))
     if (rows < 0).any():
         bad = int(np.flatnonzero((rows < 0).any(axis=1))[0])
         raise LraError(f"{index_path}: the index found fewer than {k} neighbours for item {ids[bad]!r}; "

@@ -14,7 +14,7 @@ import pytest
 from lra import cli, features, stages
 from lra.io import DamagedFile, load_torch
 
-from .conftest import clustered, folder_dataset
+from .conftest import REPO, clustered, folder_dataset
 
 TRAIN = {"epochs": 1, "min_steps": 0, "F": 16, "T": 50, "batch_size": 32, "eval_every": 1}
 
@@ -127,7 +127,7 @@ def test_the_cli_process_exits_2_without_a_traceback(files, tmp_path):
     bad.write_text("id,split,label,embedding\n")
     out = tmp_path / "m.parquet"
     proc = subprocess.run([sys.executable, "-m", "lra", "data", "--spec", json.dumps({"kind": "embeddings", "path": str(bad)}),
-                           "--out", str(out)], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": os.getcwd()})
+                           "--out", str(out)], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1] == (
         f"lra data: error: {bad}: the embeddings file (config key dataset.path) is not a readable Parquet file "

@@ -9,6 +9,8 @@ import sys
 from lra import progress as progress_mod
 from lra.progress import LogProgress, duration, progress
 
+from .conftest import REPO
+
 
 class Clock:
     def __init__(self):
@@ -64,7 +66,7 @@ def test_a_terminal_gets_tqdm_and_a_log_gets_lines(monkeypatch):
 def test_a_stage_log_has_progress_lines_and_no_carriage_returns(tmp_path):
     """The embed stage with stderr in a file, as under Snakemake: readable lines only."""
     manifest, log = tmp_path / "m.parquet", tmp_path / "embed.log"
-    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
     subprocess.run([sys.executable, "-m", "lra", "data", "--spec", json.dumps({"kind": "bundled"}), "--out", str(manifest),
                     "--threads", "1"], check=True, env=env, capture_output=True)
     with open(log, "w") as err:

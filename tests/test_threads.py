@@ -15,7 +15,7 @@ import pytest
 
 from lra import stages, threads
 
-from .conftest import clustered
+from .conftest import REPO, clustered
 
 TRAIN = {"epochs": 10, "min_steps": 0, "F": 1024, "T": 100, "batch_size": 1024, "eval_every": 100}
 
@@ -62,7 +62,7 @@ def test_train_runs_exactly_the_threads_it_is_given(run_inputs, tmp_path, n):
            "--features", str(emb), "--neighbors", str(d / "k5.parquet"), "--params", json.dumps(TRAIN),
            "--threads", str(n), "--out", str(tmp_path / "model.pt")]
     with open(log, "w") as err:
-        proc = subprocess.Popen(cmd, stderr=err, env={**env, "PYTHONPATH": os.getcwd()})
+        proc = subprocess.Popen(cmd, stderr=err, env={**env, "PYTHONPATH": str(REPO)})
         cpu = cpu_seconds_per_thread(proc)
     text = log.read_text()
     assert proc.returncode == 0, text

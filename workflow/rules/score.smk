@@ -13,6 +13,7 @@ rule score:
                                   "seed": int(w.seed)}),
         baselines=config["baselines"],
         baseline_sample=config["baseline_sample"],
+        code=lw.code_version("score"),
     threads: config["threads"]
     log:
         "logs/{dataset}/score/{encoder}/{noise}/k{k}/seed{seed}.log",
@@ -24,8 +25,7 @@ rule score:
         "python -m lra score --manifest {input.manifest} --labels {input.labels} --features {input.features}"
         " --neighbors {input.neighbors} --predictions {input.predictions} --run {params.run:q}"
         " --seed {wildcards.seed} --baselines {params.baselines} --baseline-sample {params.baseline_sample}"
-        " --metrics {output.metrics}"
-        " --issues {output.issues} 2> {log}"
+        " --metrics {output.metrics} --issues {output.issues} --threads {threads} 2> {log}"
 
 
 rule report:
@@ -34,6 +34,9 @@ rule report:
     output:
         summary=f"{RESULTS}/summary.tsv",
         mean=f"{RESULTS}/summary_mean.tsv",
+    params:
+        code=lw.code_version("report"),
+    threads: 1
     log:
         "logs/report.log",
     benchmark:
@@ -41,4 +44,4 @@ rule report:
     conda:
         ENV
     shell:
-        "python -m lra report {input} --out {output.summary} --mean {output.mean} > {log} 2>&1"
+        "python -m lra report {input} --out {output.summary} --mean {output.mean} --threads {threads} > {log} 2>&1"

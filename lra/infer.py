@@ -13,6 +13,10 @@ Each item's stochastic trajectories are drawn from keys of its absolute image pa
 on one of the run's own images reproduces its `class_frequencies` (bit for bit with `pixels`; with
 open_clip up to the floating-point effects of another batch composition).
 
+Images are embedded and predicted in chunks (`chunk_rows`), so a CSV of millions of images needs
+one chunk of features in memory; an unreadable image stops the run naming its CSV line, and no
+output is left behind (written to a temporary name, renamed when complete).
+
 Output, one row per input row in its order:
 - `path`: as written in NEW.csv (relative to NEW.csv's folder); `id` with `--features`;
 - `predicted`: the class name of the deterministic DDIM read-out (the paper's, and predict's
@@ -85,38 +89,41 @@ def load_run(run_dir) -> Run:
     return Run(run, model, schedule, list(state["classes"]), state["encoder"], params)
 
 
-def infer(run_dir, out, images=None, feature_file=None, device: str = "auto", batch_size: int = 4096) -> pd.DataFrame:
+def infer(run_dir, out, images=None, feature_file=None, device: str = "auto", batch_size: int = 4096,
+          chunk_rows: int = 8192) -> pd.DataFrame:
     """Predict the class of every image listed in `images` (a CSV with a `path` column), or of every
-    vector in `feature_file` (a Parquet with `id`, `embedding`), with the run in `run_dir`."""
+    vector in `feature_file` (a Parquet with `id`, `embedding`), with the run in `run_dir`.
+
+    Images are embedded and predicted `chunk_rows` at a time, so memory stays one chunk of features
+    whatever the CSV's length (an item's draws do not depend on its chunk)."""
     if (images is None) == (feature_file is None):
         raise LraError("lra infer: give exactly one of --images (a CSV of image paths) or --features (a Parquet)")
     run = load_run(run_dir)
     if images is not None:
-        if run.encoder is None:
-            raise LraError(f"{run.path}: this run was trained on a precomputed embeddings file (dataset kind "
-                           "embeddings): it has no image encoder. Pass vectors made the same way with "
-                           "--features FILE.parquet (columns id, embedding)")
-        if _random_weights(run.encoder["spec"]):
-            raise LraError(f"{run.path}: the run's encoder {run.encoder['spec']} has random weights that were never "
-                           "saved, so new images cannot be embedded as its own were; use a pretrained tag or a "
-                           "checkpoint file as the encoder")
+        enc = encoder(run, device)
         rows = read_images(images)
-        x = embed(rows, run.encoder, images, device)
-        names, column, keys = rows["path"], "path", rows["source"].to_numpy(str)
+        column, n = "path", len(rows)
+        blocks = ((rows["path"].iloc[s:s + chunk_rows], rows["source"].iloc[s:s + chunk_rows],
+                   embed(enc, rows.iloc[s:s + chunk_rows], run.encoder["dtype"], images))
+                  for s in range(0, n, chunk_rows))
     else:
-        names, x = read_vectors(feature_file)
-        column, keys = "id", names
-    width = run.model.hparams["feature_dim"]
-    if x.shape[1] != width:
-        raise LraError(f"{feature_file or images}: features of {x.shape[1]} values, the run's model takes {width}; "
-                       "use vectors from the run's own encoder")
-    log.info("infer: %d item(s) with %s (%s), DDIM %d steps, %d trajectories", len(x), run.path,
+        ids, x = read_vectors(feature_file)
+        column, n, blocks = "id", len(ids), [(ids, ids, x)]
+    log.info("infer: %d item(s) with %s (%s), DDIM %d steps, %d trajectories", n, run.path,
              (run.encoder or {}).get("spec", "given features"), run.predict["ddim_steps"], run.predict["samples"])
-    table = predict(run, x, keys, device, batch_size)
-    table.insert(0, column, np.asarray(names))
+    tables, done = [], 0
     with atomic_path(out) as tmp:
-        table.to_csv(tmp, index=False)
-    return table
+        for names, keys, x in blocks:
+            if x.shape[1] != run.model.hparams["feature_dim"]:
+                raise LraError(f"{feature_file or images}: features of {x.shape[1]} values, the run's model takes "
+                               f"{run.model.hparams['feature_dim']}; use vectors from the run's own encoder")
+            table = predict(run, x, np.asarray(keys, str), device, batch_size)
+            table.insert(0, column, np.asarray(names))
+            table.to_csv(tmp, mode="a", header=not done, index=False)
+            tables.append(table)
+            done += len(table)
+            log.info("infer: %d/%d item(s) predicted", done, n)
+    return pd.concat(tables, ignore_index=True)
 
 
 def read_images(csv) -> pd.DataFrame:
@@ -128,28 +135,43 @@ def read_images(csv) -> pd.DataFrame:
     return pd.DataFrame({"path": df["path"], "source": datasets.image_paths(df["path"], csv.parent, csv)})
 
 
-def embed(rows: pd.DataFrame, encoder: dict, csv, device: str) -> np.ndarray:
-    """The run's features of new images: its encoder, options and fitted state, then rounded
-    through its storage dtype and L2-normalised exactly as predict reads its shards."""
+def encoder(run: Run, device: str = "auto"):
+    """The run's image encoder, rebuilt from its record in model.pt (spec, options, fitted state)."""
     from . import encoders
+
+    record = run.encoder
+    if record is None:
+        raise LraError(f"{run.path}: this run was trained on a precomputed embeddings file (dataset kind "
+                       "embeddings): it has no image encoder. Pass vectors made the same way with "
+                       "--features FILE.parquet (columns id, embedding)")
+    if _random_weights(record["spec"]):
+        raise LraError(f"{run.path}: the run's encoder {record['spec']} has random weights that were never "
+                       "saved, so new images cannot be embedded as its own were; use a pretrained tag or a "
+                       "checkpoint file as the encoder")
+    options = dict(record["options"])
+    if record["spec"].startswith("open_clip:"):
+        options["device"] = device
+    enc = encoders.get(record["spec"], **options)
+    if hasattr(enc, "load_state"):
+        if not record["state"]:
+            raise LraError(f"{run.path}: the run's {record['spec']} features were embedded by an lra that did not "
+                           "keep the encoder's train statistics; re-embed and retrain "
+                           "(snakemake --cores all --forcerun embed)")
+        enc.load_state(record["state"])
+    return enc
+
+
+def embed(enc, rows: pd.DataFrame, dtype: str, csv) -> np.ndarray:
+    """Features of `rows`' images as predict reads the run's own: encoded, rounded through the
+    shards' storage dtype, L2-normalised. An unreadable image names its CSV line."""
     from .images import BadImage
 
-    options = dict(encoder["options"])
-    if encoder["spec"].startswith("open_clip:"):
-        options["device"] = device
-    enc = encoders.get(encoder["spec"], **options)
-    if hasattr(enc, "load_state"):
-        if not encoder["state"]:
-            raise LraError(f"the run's {encoder['spec']} features were embedded by an lra that did not keep the "
-                           "encoder's train statistics; re-embed and retrain (snakemake --cores all --forcerun embed)")
-        enc.load_state(encoder["state"])
-    frame = pd.DataFrame({"id": [str(i) for i in range(len(rows))], "source": rows["source"]})
+    frame = pd.DataFrame({"id": rows.index.astype(str), "source": rows["source"]}, index=rows.index)
     try:
         x = enc.encode(frame)
     except BadImage as bad:
         line = f" line {bad.row + 2}" if bad.row is not None else ""
         raise LraError(f"{csv}{line}: image {bad.source} {bad.reason}; replace the file or remove its row") from None
-    dtype = encoder.get("dtype", "float32")
     x = features.l2_normalize(np.asarray(x, np.float32).astype(dtype).astype(np.float32))  # embed → shard → load
     return x.astype(dtype, copy=False)
 

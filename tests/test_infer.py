@@ -75,6 +75,8 @@ def test_infer_on_the_test_images_equals_the_runs_own_predictions(run, tmp_path)
     assert np.allclose(out["entropy"], pred["entropy"], atol=1e-6)
     assert [t.split(";")[0] for t in written["top5"]] == written["predicted"].tolist()
     assert all(sorted(t.split(";")) == ["a", "b", "c"] for t in written["top5"])  # 3 classes: top-3
+    infer.infer(run, tmp_path / "chunked.csv", images=tmp_path / "new" / "new.csv", chunk_rows=4)
+    assert (tmp_path / "chunked.csv").read_bytes() == (tmp_path / "pred.csv").read_bytes()
 
 
 def test_open_clip_runs_infer_with_their_recorded_options(tiny_clip, tmp_path):
@@ -124,9 +126,9 @@ def test_bad_input_is_named(run, tmp_path):
             infer.infer(run, tmp_path / "pred.csv", images=csv)
         assert not (tmp_path / "pred.csv").exists()
     (tmp_path / "broken.png").write_bytes(b"\x89PNG not really")
-    csv = _new_csv(tmp_path / "c.csv", [str(images / "a" / "0.png"), "broken.png"])
-    with pytest.raises(LraError, match=r"c.csv line 3: image .*broken.png cannot be decoded"):
-        infer.infer(run, tmp_path / "pred.csv", images=csv)
+    csv = _new_csv(tmp_path / "c.csv", [str(images / "a" / "0.png")] * 3 + ["broken.png"])
+    with pytest.raises(LraError, match=r"c.csv line 5: image .*broken.png cannot be decoded"):
+        infer.infer(run, tmp_path / "pred.csv", images=csv, chunk_rows=2)  # the second chunk fails
     with pytest.raises(LraError, match="no model.pt in this run folder"):
         infer.infer(tmp_path, tmp_path / "pred.csv", images=csv)
     assert not (tmp_path / "pred.csv").exists()

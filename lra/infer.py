@@ -201,11 +201,11 @@ def predict(run: Run, x: np.ndarray, keys: np.ndarray, device: str = "auto", bat
     """DDIM on features `x` with the run's parameters; draws keyed like the run's own items."""
     import torch
 
+    from .clip import resolve_device  # auto, cpu, cuda[:n]; a clear error when CUDA is absent
     from .diffusion.draws import item_keys
     from .diffusion.sample import predict as sample
-    from .diffusion.train import resolve_device
 
-    dev = resolve_device(device)
+    dev = torch.device(resolve_device(device))
     run.model.to(dev)
     run.schedule.to(dev)
     p = run.predict

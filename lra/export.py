@@ -50,7 +50,8 @@ def p_given(given: np.ndarray, predicted: np.ndarray, frequencies: np.ndarray | 
     agrees with it, else 0."""
     if frequencies is None:
         return (predicted == given).astype(np.float64)
-    return np.asarray(frequencies, np.float64)[np.arange(len(given)), given]
+    # multiples of 1/samples stored as float32: six decimals write 0.7, not 0.699999988079071
+    return np.round(np.asarray(frequencies, np.float64)[np.arange(len(given)), given], 6)
 
 
 def apply_policy(given: np.ndarray, predicted: np.ndarray, p: np.ndarray, cleanable: np.ndarray,

@@ -44,6 +44,13 @@ def test_max_p_given_one_flags_every_disagreement_and_bad_policy_is_named():
         export.apply_policy(GIVEN, PREDICTED, P, SPLIT != "test", "keep", 1.5)
 
 
+def test_a_float32_frequency_at_the_threshold_is_flagged():
+    freq = np.array([[0.8, 0.2]], np.float32)  # float32 0.2 is 0.200000003: "at most 0.2" must hold
+    p = export.p_given(np.array([1]), np.array([0]), freq)
+    assert p.tolist() == [0.2]
+    assert export.apply_policy(np.array([1]), np.array([0]), p, np.array([True]), "keep", 0.2)[2].tolist() == [True]
+
+
 def test_p_given_without_trajectories_is_agreement():
     assert export.p_given(GIVEN, PREDICTED, None).tolist() == [1, 0, 0, 0, 0, 0]
     freq = np.eye(3)[PREDICTED] * 0.5 + 0.5 * np.eye(3)[GIVEN]

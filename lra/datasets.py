@@ -19,15 +19,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 
 from . import paper_datasets
 from .errors import LraError
+from .io import INPUT_FIX, iter_parquet, read_csv, read_schema, read_table
 from .manifest import (SPLITS, Manifest, check_splits, encode_labels, name as _name, parse_splits,
                        require_columns, required as _required, stratified_split)
 
 __all__ = ["BUNDLED", "DIGITS_PREFIX", "KINDS", "SPLITS", "Manifest", "build", "encode_labels", "image_paths",
-           "load_digit", "read_csv", "stratified_split"]
+           "load_digit", "read_image_csv", "stratified_split"]
 
 BUNDLED = ("digits",)
 DIGITS_PREFIX = "sklearn-digits:"
@@ -84,7 +84,7 @@ def load_digit(source: str):
 
 def _folder(spec: dict, seed: int) -> Manifest:
     csv = Path(_required(spec, "csv", "the CSV listing path,label,split")).expanduser().resolve()
-    df = read_csv(csv, ["path", "label", "split"], "dataset CSV not found (config key dataset.csv)")
+    df = read_image_csv(csv, ["path", "label", "split"], "the dataset CSV (config key dataset.csv)")
     root = Path(spec["root"]).expanduser().resolve() if spec.get("root") else csv.parent
     splits = parse_splits(df["split"], csv)
     label, clean, classes = encode_labels(df, spec.get("classes"), csv)
@@ -96,18 +96,10 @@ def _folder(spec: dict, seed: int) -> Manifest:
     return Manifest(frame, classes, {"kind": "folder", "name": _name(spec, csv), "csv": str(csv), "root": str(root)})
 
 
-def read_csv(csv: Path, columns: list[str], missing: str = "CSV not found") -> pd.DataFrame:
-    """A user's CSV, every cell the string exactly as written; fails on a missing file, a missing
-    column or no rows."""
-    csv = Path(csv)
-    if not csv.is_file():
-        raise LraError(f"{csv}: {missing}")
-    try:
-        df = pd.read_csv(csv, dtype=str, keep_default_na=False)
-    except pd.errors.EmptyDataError:
-        raise LraError(f"{csv}: the file is empty; it needs a header with the column(s) {', '.join(columns)}") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise LraError(f"{csv}: not a readable CSV ({type(exc).__name__}: {str(exc).strip()[:200]})") from None
+def read_image_csv(csv: Path, columns: list[str], what: str) -> pd.DataFrame:
+    """A user's CSV of images, every cell the string exactly as written; fails on a missing or
+    damaged file, a missing column, or no rows."""
+    df = read_csv(csv, what, INPUT_FIX, dtype=str, keep_default_na=False)
     require_columns(df, columns, csv)
     if not len(df):
         raise LraError(f"{csv}: no rows below the header; list at least one image")
@@ -131,14 +123,17 @@ def image_paths(paths: pd.Series, root: Path, csv: Path) -> list[str]:
 
 # --- precomputed embeddings -------------------------------------------------------------------
 
+EMBEDDINGS = "the embeddings file (config key dataset.path)"
+
+
 def _embeddings(spec: dict, seed: int) -> Manifest:
     path = Path(_required(spec, "path", "the Parquet file of embeddings")).expanduser().resolve()
     if not path.exists():
         raise LraError(f"{path}: embeddings Parquet not found (config key dataset.path)")
-    names = pq.read_schema(path).names
+    names = read_schema(path, EMBEDDINGS, INPUT_FIX).names
     require_columns(pd.DataFrame(columns=names), ["id", "split", "label", "embedding"], path)
     columns = [c for c in ("id", "split", "label", "clean_label") if c in names]
-    df = pq.read_table(path, columns=columns).to_pandas()
+    df = read_table(path, columns, what=EMBEDDINGS, fix=INPUT_FIX).to_pandas()
     df = df.astype({c: str for c in columns if c != "id"}).replace({"None": "", "nan": "", "<NA>": ""})
     _check_embeddings(path)
     ids = df["id"].astype(str)
@@ -157,7 +152,7 @@ def _check_embeddings(path: Path) -> None:
     from .features import embedding_matrix
 
     offset, dim = 0, None
-    for batch in pq.ParquetFile(path).iter_batches(columns=["embedding"], batch_size=65536):
+    for batch in iter_parquet(path, EMBEDDINGS, ["embedding"], 65536, INPUT_FIX):
         x = embedding_matrix(batch.column(0), path, offset)
         if dim is not None and x.shape[1] != dim:
             raise LraError(f"{path} row {offset}: embedding has {x.shape[1]} values, earlier rows {dim}")

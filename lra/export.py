@@ -81,10 +81,10 @@ def user_columns(m) -> pd.DataFrame:
 
 
 def _folder_columns(m) -> pd.DataFrame:
-    from .datasets import read_csv
+    from .datasets import read_image_csv
 
     csv = Path(m.meta["csv"])
-    df = read_csv(csv, ["path", "label", "split"], "dataset CSV not found; it was read by the data stage")
+    df = read_image_csv(csv, ["path", "label", "split"], "the dataset CSV (config key dataset.csv)")
     root = Path(m.meta.get("root") or csv.parent)
     same = len(df) == len(m.frame) and [str((root / p).resolve()) for p in df["path"]] == m.frame["source"].tolist()
     if not same:
@@ -94,11 +94,13 @@ def _folder_columns(m) -> pd.DataFrame:
 
 
 def _embeddings_columns(m) -> pd.DataFrame:
-    import pyarrow.parquet as pq
+    from .datasets import EMBEDDINGS
+    from .io import INPUT_FIX, read_schema, read_table
 
     path = Path(m.meta["features"])
-    names = pq.read_schema(path).names
-    df = pq.read_table(path, columns=[c for c in ("id", "split", "label", "clean_label") if c in names]).to_pandas()
+    names = read_schema(path, EMBEDDINGS, INPUT_FIX).names
+    columns = [c for c in ("id", "split", "label", "clean_label") if c in names]
+    df = read_table(path, columns, what=EMBEDDINGS, fix=INPUT_FIX).to_pandas()
     if df["id"].astype(str).tolist() != m.frame["id"].tolist():
         raise LraError(f"{path}: the file changed since the data stage listed it; rerun from the data stage "
                        "(snakemake --cores all --forcerun data)")
@@ -142,7 +144,7 @@ def clean(manifest, labels, predictions, feature_paths: list[str], out, action: 
     from .stages import load_manifest, load_observed
 
     m = load_manifest(manifest)
-    pred = read_table(predictions, required=["id", "predicted"]).to_pandas()
+    pred = read_table(predictions, required=["id", "predicted"], what="the predictions").to_pandas()
     pred_ids = pred["id"].astype(str).to_numpy()
     skipped = features.skipped_ids(feature_paths or [])
     have = ~m.frame["id"].isin(skipped).to_numpy()

@@ -73,15 +73,11 @@ def load_run(run_dir) -> Run:
             raise LraError(f"{run}: no {path.name} in this run folder; finish the run's {stage} stage first "
                            "(snakemake --cores all), or point --run at a run folder "
                            "(results/<dataset>/runs/<encoder>/<noise>/k<k>/seed<seed>/)")
-    try:
-        model, schedule, state = load_model(model_path)
-    except Exception as exc:  # torch raises many types for a damaged file
-        raise LraError(f"{model_path}: not a readable lra model ({type(exc).__name__}: {str(exc)[:200]}); "
-                       "retrain the run") from None
+    model, schedule, state = load_model(model_path)
     if "encoder" not in state:
-        raise LraError(f"{model_path}: written by an lra that did not record its encoder; retrain the run "
-                       "(snakemake --cores all --forcerun train) to infer with it")
-    meta = read_metadata(pred_path)
+        raise LraError(f"{model_path}: written by an lra that did not record its encoder; retrain the run to infer "
+                       "with it (after this upgrade, snakemake --cores all reruns its embed and train)")
+    meta = read_metadata(pred_path, "the predictions")
     params = {"ddim_steps": int(meta.get("ddim_steps", 10)), "samples": int(meta.get("samples", 0)),
               "eta": float(meta.get("eta", 0.0)),
               # older predictions lack the seed; the workflow samples with the run's (= train) seed
@@ -131,7 +127,7 @@ def read_images(csv) -> pd.DataFrame:
     and its `path` column exist, it has rows, every image file exists (naming the first missing
     one and its line)."""
     csv = Path(csv).expanduser().resolve()
-    df = datasets.read_csv(csv, ["path"], "image CSV not found (--images)")
+    df = datasets.read_image_csv(csv, ["path"], "the image CSV (--images)")
     return pd.DataFrame({"path": df["path"], "source": datasets.image_paths(df["path"], csv.parent, csv)})
 
 
@@ -155,8 +151,8 @@ def encoder(run: Run, device: str = "auto"):
     if hasattr(enc, "load_state"):
         if not record["state"]:
             raise LraError(f"{run.path}: the run's {record['spec']} features were embedded by an lra that did not "
-                           "keep the encoder's train statistics; re-embed and retrain "
-                           "(snakemake --cores all --forcerun embed)")
+                           "keep the encoder's train statistics; re-embed and retrain (after this upgrade, "
+                           "snakemake --cores all reruns its embed and train)")
         enc.load_state(record["state"])
     return enc
 

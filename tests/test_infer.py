@@ -113,7 +113,7 @@ def test_bad_input_is_named(run, tmp_path):
     images = run.parent / "data" / "img"
     cases = [
         (lambda p: pd.DataFrame({"file": ["x.png"]}).to_csv(p, index=False), r"missing column\(s\) path"),
-        (lambda p: p.write_text(""), "the file is empty"),
+        (lambda p: p.write_text(""), r"the image CSV \(--images\) is an empty file"),
         (lambda p: p.write_text("path\n"), "no rows below the header"),
         (lambda p: _new_csv(p, [str(images / "a" / "0.png"), "nope/1.png"]),
          r"new.csv line 3: image 'nope/1.png' not found"),

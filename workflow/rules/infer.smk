@@ -8,11 +8,14 @@ rule infer:
     params:
         run=lambda w, input: os.path.dirname(input.model),
         device=config["device"],
+        code=lw.code_version("infer"),
     threads: config["threads"]
     log:
         "logs/{dataset}/infer/{encoder}/{noise}/k{k}/seed{seed}/{images}.log",
+    benchmark:
+        "logs/{dataset}/infer/{encoder}/{noise}/k{k}/seed{seed}/{images}.bench.tsv"
     conda:
         ENV
     shell:
         "python -m lra infer --run {params.run:q} --images {input.images:q} --device {params.device}"
-        " --out {output} 2> {log}"
+        " --out {output} --threads {threads} 2> {log}"

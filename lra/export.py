@@ -129,8 +129,10 @@ def cleaned(m, observed: np.ndarray, predictions: pd.DataFrame, action: str = "r
     out["given_label"] = names[given]
     out["p_given"] = p
     out["flagged"] = flagged
-    if keep_ids is not None:
-        keep &= f["id"].isin(keep_ids).to_numpy()
+    readable = np.ones(len(f), bool) if keep_ids is None else f["id"].isin(keep_ids).to_numpy()
+    keep &= readable
+    log.info("clean (%s, max_p_given %s): %d of %d training rows flagged, %d of %d rows written", action,
+             max_p_given, int(flagged[readable].sum()), int((cleanable & readable).sum()), int(keep.sum()), len(f))
     return out[keep].reset_index(drop=True)
 
 
@@ -154,10 +156,8 @@ def clean(manifest, labels, predictions, feature_paths: list[str], out, action: 
     observed = np.zeros(len(ids), np.int64)
     observed[have] = load_observed(labels, ids[have])
     table = cleaned(m, observed, pred.iloc[rows].reset_index(drop=True), action, max_p_given, keep_ids=ids[have])
-    n_flag = int(table["flagged"].sum())
-    log.info("clean (%s, max_p_given %s): %d of %d training rows flagged; %d rows written, %d unreadable left out",
-             action, max_p_given, n_flag, int(m.frame["split"].isin(TRAINING_SPLITS).sum()), len(table),
-             int((~have).sum()))
+    if not have.all():
+        log.info("clean: %d item(s) whose image was unreadable at embed left out", int((~have).sum()))
     with atomic_path(out) as tmp:
         table.to_csv(tmp, index=False)
     return table

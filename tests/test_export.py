@@ -86,6 +86,12 @@ def test_cleaned_table_uses_class_names_and_never_touches_test_rows():
     assert dropped["id"].tolist() == ["i0", "i2", "i5"]  # the test row stays, whatever the model says
 
 
+def test_items_without_features_are_left_out_even_test_rows():
+    """Unreadable at embed (bad_images: skip): no prediction, and a retrain could not read them."""
+    table = export.cleaned(_bundled_manifest(), GIVEN, _predictions(), "keep", 0.2, keep_ids=["i0", "i1", "i2", "i3"])
+    assert table["id"].tolist() == ["i0", "i1", "i2", "i3"]
+
+
 def test_cleaned_table_without_trajectories_flags_on_agreement():
     table = export.cleaned(_bundled_manifest(), GIVEN, _predictions(freq=False), "keep", 0.2)
     assert table["flagged"].tolist() == [False, True, True, True, True, False]

@@ -65,7 +65,7 @@ def test_a_second_configfile_merges_over_the_first(default_run):
 def test_a_new_k_reruns_neighbours_and_what_follows_only(default_run):
     work, cfg = default_run
     plan = snakemake(work, "-n", "--config", "knn_k=5", configs=[cfg])
-    assert planned_rules(plan) == {"neighbors", "train", "predict", "score", "report", "all"}
+    assert planned_rules(plan) == {"neighbors", "train", "predict", "score", "clean_labels", "report", "all"}
     manifest = work / "results/digits/manifest.parquet"
     before = manifest.stat().st_mtime_ns
     snakemake(work, "--config", "knn_k=5", configs=[cfg])

@@ -105,6 +105,15 @@ def shard_names(config: dict) -> list[str]:
     return [f"{i:05d}" for i in range(int(config["embed"]["shards"]))]
 
 
+def dataset_files(config: dict) -> list[str]:
+    """The user's file the data stage reads (folder CSV or embeddings Parquet): an edited file
+    reruns the data stage and what follows (Snakemake's mtime trigger)."""
+    from pathlib import Path
+
+    path = config["dataset"].get({"folder": "csv", "embeddings": "path"}.get(config["dataset"].get("kind"), ""))
+    return [str(Path(path).expanduser().resolve())] if path else []
+
+
 def feature_files(config: dict, dataset: str, encoder: str, results: str = "results") -> list[str]:
     """The feature Parquet file(s) of an encoder: embed shards, or the user's embeddings file."""
     if is_embeddings(config):

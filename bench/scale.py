@@ -37,7 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 # The DAG's stages in their order; any other stage a benchmark file names goes after them.
-ORDER = ["data", "noise", "embed", "index", "neighbors", "train", "predict", "score", "plots", "report"]
+ORDER = ["data", "noise", "embed", "index", "neighbors", "train", "predict", "score", "clean", "infer", "plots", "report"]
 SUPER_LINEAR = 1.2  # exponents above this are called out
 
 # Bench settings (README, "Cost curve"): sized so the 1M run fits an hour on 2 cores.

@@ -55,8 +55,27 @@ def read_metadata(path) -> dict:
     return json.loads(meta[b"lra"]) if b"lra" in meta else {}
 
 
-def read_table(path, columns: list[str] | None = None, required: list[str] = ()) -> pa.Table:
-    """Read Parquet, failing with one clear message on a missing file or column."""
+def read_table(path, columns: list[str] | None = None, required: list[str] = (), filters=None) -> pa.Table:
+    """Read Parquet, failing with one clear message on a missing file or column. With `filters` (a
+    pyarrow expression) only the matching rows are kept, the file scanned batch by batch."""
+    columns_of(path, required)
+    return pq.read_table(path, columns=columns, filters=filters)
+
+
+def read_head(path, n: int, columns: list[str] | None = None, required: list[str] = ()) -> pa.Table:
+    """The first `n` rows of a Parquet file, decoded one batch at a time, never the whole file."""
+    columns_of(path, required)
+    pf = pq.ParquetFile(path)
+    batches = pf.iter_batches(batch_size=n, columns=columns)
+    head = next(batches, None)
+    if head is None:  # no rows
+        return pf.schema_arrow.empty_table().select(columns or pf.schema_arrow.names)
+    return pa.Table.from_batches([head])
+
+
+def columns_of(path, required=()) -> list[str]:
+    """The column names of a Parquet file, failing clearly when it is missing, unreadable or
+    lacks a `required` column."""
     path = Path(path)
     if not path.exists():
         raise LraError(f"{path}: file not found")
@@ -69,7 +88,7 @@ def read_table(path, columns: list[str] | None = None, required: list[str] = ())
         raise LraError(
             f"{path}: missing column(s) {', '.join(missing)}; it has {', '.join(schema.names)}"
         )
-    return pq.read_table(path, columns=columns)
+    return schema.names
 
 
 def write_json(obj, path) -> None:

@@ -204,7 +204,7 @@ def test_the_cli_names_a_missing_input(fake_run, tmp_path, capsys):
     args[3] = str(tmp_path / "nope.json")
     code = cli.main(["plots", "--manifest", args[0], "--model", args[1], "--predictions", args[2], "--metrics", args[3],
                      "--issues", args[4], "--out-dir", str(tmp_path / "f")])
-    assert code == 2 and "nope.json: file not found" in capsys.readouterr().err
+    assert code == 2 and "nope.json: the run's metrics not found" in capsys.readouterr().err
     assert not (tmp_path / "f").exists()
 
 

@@ -28,15 +28,16 @@ TILE_HEIGHT = 2.15  # inches: the image, its rank above and three caption lines 
 
 def least_believed(issues, n: int = SIZE) -> pd.DataFrame:
     """The first `n` rows of a label-issue table, with their rank (1 = least believed)."""
-    t = read_head(issues, n, columns=["id", "given_label", "predicted_label", "p_given"],
-                  required=["id", "given_label", "predicted_label", "p_given"])
+    cols = ["id", "given_label", "predicted_label", "p_given"]
+    t = read_head(issues, n, columns=cols, required=cols, what="the label-issue table")
     return t.to_pandas().assign(rank=np.arange(1, t.num_rows + 1))
 
 
 def with_manifest(top: pd.DataFrame, manifest) -> pd.DataFrame:
     """`top` with each item's `source` and whether its given label is truly `wrong` (None where
     the true label is unknown), from the manifest rows of those ids only."""
-    rows = read_table(manifest, columns=["id", "source", "clean_label"], required=["id", "source", "clean_label"],
+    cols = ["id", "source", "clean_label"]
+    rows = read_table(manifest, columns=cols, required=cols, what="the manifest",
                       filters=pc.field("id").isin(top["id"].astype(str).tolist())).to_pandas()
     out = top.merge(rows, on="id", how="left", validate="one_to_one")
     if out["source"].isna().any():

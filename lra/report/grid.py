@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import LraError
+from ..io import OUTPUT_FIX, read_csv
 from .figures import BOUNDS, FONT, LRA_COLOUR, METHODS, new_figure, staged, write
 from .summary import CELL
 
@@ -28,7 +29,7 @@ def plot_grid(summary_mean, out_k, out_noise) -> None:
 
 
 def read_means(path) -> pd.DataFrame:
-    df = pd.read_csv(path, sep="\t")
+    df = read_csv(path, "the seed-mean table", OUTPUT_FIX, sep="\t")
     missing = [c for c in [*CELL, "n_seeds", "lra_mean"] if c not in df.columns]
     if missing:
         raise LraError(f"{path}: missing column(s) {', '.join(missing)}; rerun the report rule to rewrite it")

@@ -19,6 +19,8 @@ rule plots:
         uncertainty=run_figure("uncertainty", "uncertainty"),
     params:
         out_dir=f"{RUN}/figures",
+        code=lw.code_version("plots"),
+    threads: 1
     log:
         "logs/{dataset}/plots/{encoder}/{noise}/k{k}/seed{seed}.log",
     benchmark:
@@ -27,7 +29,7 @@ rule plots:
         ENV
     shell:
         "python -m lra plots --manifest {input.manifest} --model {input.model} --predictions {input.predictions}"
-        " --metrics {input.metrics} --issues {input.issues} --out-dir {params.out_dir} 2> {log}"
+        " --metrics {input.metrics} --issues {input.issues} --out-dir {params.out_dir} --threads {threads} 2> {log}"
 
 
 rule grid_plots:
@@ -36,6 +38,9 @@ rule grid_plots:
     output:
         k=grid_figure("accuracy_vs_k", "accuracy vs k"),
         noise=grid_figure("accuracy_vs_noise", "accuracy vs noise spec"),
+    params:
+        code=lw.code_version("grid_plots"),
+    threads: 1
     log:
         "logs/grid_plots.log",
     benchmark:
@@ -43,4 +48,5 @@ rule grid_plots:
     conda:
         ENV
     shell:
-        "python -m lra grid-plots --summary-mean {input} --out-k {output.k} --out-noise {output.noise} 2> {log}"
+        "python -m lra grid-plots --summary-mean {input} --out-k {output.k} --out-noise {output.noise}"
+        " --threads {threads} 2> {log}"

@@ -169,14 +169,15 @@ def per_class(accuracy: dict[str, float | None], counts: dict[str, int], overall
     y = np.arange(C)[::-1]
     bars = ax.barh(y, [100 * v for v, _ in items], color=BASELINE_COLOUR, height=0.7)
     if C <= 60:
-        ax.bar_label(bars, [f"{100 * v:.0f} %" for v, _ in items], padding=3, fontsize=_class_font(C) - 1)
+        ax.bar_label(bars, [f"{100 * v:.0f} %" for v, _ in items], padding=3, fontsize=_class_font(C) - 1,
+                     bbox=LABEL_BOX)
     ax.set_yticks(y, [f"{k} (n={counts.get(k, 0)})" for _, k in items], fontsize=_class_font(C))
     ax.axvline(100 * overall, color=LRA_COLOUR, ls="--", lw=1.2, label=f"all classes: {100 * overall:.1f} %")
     ax.set_xlim(0, 108)  # room for a 100 % label
     ax.set_xticks(range(0, 101, 20))
     ax.set_xlabel("test accuracy within the true class (%)")
     ax.grid(axis="x", alpha=0.3)
-    ax.legend(loc="lower right", fontsize=FONT - 1)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), fontsize=FONT - 1, frameon=False)
     ax.set_title("Per-class test accuracy of LRA, worst first", fontsize=FONT + 1)
     return fig
 

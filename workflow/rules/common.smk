@@ -26,6 +26,7 @@ wildcard_constraints:
     k=r"\d+",
     shard=r"\d{5}",
     seed=r"\d+",
+    images=r"[A-Za-z0-9_.\-]+",
 
 
 # A run's folder and its noisy labels: one per (encoder, noise, k, seed) of the grid.
@@ -34,7 +35,8 @@ LABELS = f"{RESULTS}/{{dataset}}/labels/{{noise}}/seed{{seed}}.parquet"
 
 
 def final_outputs():
-    return [f"{RESULTS}/summary.tsv", *lw.figure_files(config, RESULTS)]
+    return [f"{RESULTS}/summary.tsv", *lw.cleaned_files(config, RESULTS), *lw.infer_files(config, RESULTS),
+            *lw.figure_files(config, RESULTS)]
 
 
 # Figures in `snakemake --report`: one category per run, one for the grid; captions in workflow/report/.

@@ -120,7 +120,8 @@ def issue_table(items: pd.DataFrame, classes: list[str]):
     for item in items.itertuples():
         verdict, colour = _verdict(item.wrong)
         cells.append([str(item.rank), str(item.id)[:40], _name(classes, item.given_label, 24),
-                      _name(classes, item.predicted_label, 24), f"{item.p_given:.2f}", verdict.removeprefix("label ") or "unknown"])
+                      _name(classes, item.predicted_label, 24), f"{item.p_given:.2f}",
+                      verdict.removeprefix("label ") or "unknown"])
         colours.append(["white"] * 5 + [colour + "40"])
     fig = new_figure(9, 0.25 * (len(cells) + 1) + 0.5)
     ax = fig.add_subplot()

@@ -30,13 +30,15 @@ def plot_run(manifest, model, predictions, metrics, issues, out_dir) -> list[Pat
     test = test_rows(manifest, predictions)
     history = training_history(model)
     top = gallery.with_manifest(gallery.least_believed(issues), manifest)
+    samples = read_metadata(predictions, "the prediction table").get("samples", 0)
     draw = {
         "training": lambda: figures.training_curve(**history),
         "accuracy": lambda: figures.accuracy_dots(m),
         "confusion": lambda: figures.confusion(test["truth"].to_numpy(), test["predicted"].to_numpy(), classes),
-        "per_class": lambda: figures.per_class(m["per_class_accuracy"], class_counts(test["truth"], classes), m["accuracy"]),
+        "per_class": lambda: figures.per_class(m["per_class_accuracy"], class_counts(test["truth"], classes),
+                                               m["accuracy"]),
         "label_issues": lambda: label_issue_figure(top, classes, meta.get("kind")),
-        "uncertainty": lambda: uncertainty_figure(test, read_metadata(predictions, "the prediction table").get("samples", 0), len(classes)),
+        "uncertainty": lambda: uncertainty_figure(test, samples, len(classes)),
     }
     paths = [Path(out_dir) / f"{name}.png" for name in RUN_FIGURES]
     with figures.staged(paths) as tmps:

@@ -92,3 +92,10 @@ def noise_features(config: dict, dataset: str, noise: str, results: str = "resul
 def as_json(value) -> str:
     """Stable JSON for rule params (a changed value reruns the rule and what follows it)."""
     return json.dumps(value, sort_keys=True)
+
+
+def train_params(config: dict) -> dict:
+    """The train hyper-parameters of a run: the `method` preset under the user's `train:` keys."""
+    from .methods import train_params as resolve
+
+    return resolve(config)

@@ -86,7 +86,7 @@ def test_selection_prefers_a_later_check_that_is_statistically_as_good():
     for step, acc in enumerate([0.5, 0.8, 0.77, 0.8]):
         m.w.data.fill_(step)
         argmax.offer(acc, m)
-    assert argmax.state["w"].item() == 3  # ties go to the later check
+    assert argmax.state["w"].item() == 1  # the published rule: a tie does not replace the kept check
 
 
 def test_same_seed_gives_identical_weights():

@@ -33,13 +33,15 @@ class TrainConfig:
     batch_size: int = 256
     lr: float = 1e-3  # peak learning rate of Adam
     warmup_epochs: int = 5  # linear warm-up, then cosine decay to zero at the last epoch
+    lr_decay_epochs: int | None = None  # epoch the cosine reaches zero (None: the last; the published CIFAR script: 1000)
     grad_clip: float = 1.0  # max gradient norm
     weighting: bool = True  # weight items by candidate agreement
     weight_power: float = 1.0  # w_i ∝ agreement^power (1 = the paper; larger sharpens the targets)
     own_label: bool = True  # the item's own observed label is one of its candidates
     ddim_steps: int = 10  # DDIM steps used by validation during training
     eval_every: int = 5  # epochs between validation checks (model selection)
-    select_tolerance: float = 1.0  # keep the latest check within this many standard errors of the best
+    select_tolerance: float = 1.0  # keep the latest check within this many standard errors of the best (0: argmax)
+    feature_scale: str = "unit_rms"  # features into the denoiser at unit RMS per dimension, or "none" (as given)
     device: str = "auto"
     amp: bool = True  # bf16 autocast, on CUDA only
     compile: bool = False  # torch.compile the denoiser, on CUDA only
@@ -118,8 +120,8 @@ class Selection:
 
     Plain argmax over ~100 checks of a few hundred noisy labels picks lucky spikes, often early
     ones: on digits with 20 % noise it kept epoch 115 of 889. Preferring the latest of the
-    statistically indistinguishable checks keeps the better-trained model. tolerance 0 is argmax
-    (ties going to the later check).
+    statistically indistinguishable checks keeps the better-trained model. tolerance 0 is the
+    published code's rule: plain argmax, a check replacing the kept one only when strictly better.
     """
 
     def __init__(self, n_val: int, tolerance: float = 1.0):
@@ -127,10 +129,15 @@ class Selection:
         self.best_acc, self.state = -1.0, None
 
     def offer(self, acc: float, model) -> bool:
-        self.best_acc = max(self.best_acc, acc)
-        p = self.best_acc
-        if acc < p - self.tolerance * math.sqrt(p * (1 - p) / self.n):
-            return False
+        if self.tolerance == 0:
+            if acc <= self.best_acc:
+                return False
+            self.best_acc = acc
+        else:
+            self.best_acc = max(self.best_acc, acc)
+            p = self.best_acc
+            if acc < p - self.tolerance * math.sqrt(p * (1 - p) / self.n):
+                return False
         self.state = copy.deepcopy(model.state_dict())
         return True
 
@@ -146,7 +153,7 @@ def train(fp: np.ndarray, cand: np.ndarray, agree: np.ndarray, num_classes: int,
     torch.manual_seed(cfg.seed)
     g = torch.Generator().manual_seed(cfg.seed)
     schedule = CosineSchedule(cfg.T).to(device)
-    model = Denoiser(num_classes, fp.shape[1], cfg.F, cfg.T).to(device)
+    model = Denoiser(num_classes, fp.shape[1], cfg.F, cfg.T, feature_scale=cfg.feature_scale).to(device)
     step_fn = torch.compile(model) if cfg.compile and device.type == "cuda" else model
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     x = torch.as_tensor(fp, device=device)
@@ -158,7 +165,7 @@ def train(fp: np.ndarray, cand: np.ndarray, agree: np.ndarray, num_classes: int,
     epochs = max(cfg.epochs, math.ceil(cfg.min_steps / per_epoch))
     if epochs > cfg.epochs:
         log(f"{N} items give {per_epoch} steps per epoch: training {epochs} epochs to reach min_steps={cfg.min_steps}")
-    total, warmup = epochs * per_epoch, cfg.warmup_epochs * per_epoch
+    total, warmup = (cfg.lr_decay_epochs or epochs) * per_epoch, cfg.warmup_epochs * per_epoch
     use_amp = cfg.amp and device.type == "cuda"
     history, step = [], 0
     selection = Selection(0 if val_labels is None else len(val_labels), cfg.select_tolerance)

@@ -7,7 +7,7 @@ rule train:
     output:
         f"{RESULTS}/{{dataset}}/runs/{{encoder}}/{{noise}}/k{{k}}/model.pt",
     params:
-        train=lw.as_json({**config["train"], "seed": config["seed"], "device": config["device"]}),
+        train=lw.as_json({**lw.train_params(config), "seed": config["seed"], "device": config["device"]}),
     threads: config["threads"]
     log:
         "logs/{dataset}/train/{encoder}/{noise}/k{k}.log",

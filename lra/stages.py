@@ -282,7 +282,8 @@ def train(manifest, labels, feature_paths: list[str], neighbors_path, out, param
     """Candidates from neighbours + observed labels → trained denoiser (model.pt, selected on val)."""
     import torch
 
-    from .diffusion import TrainConfig, candidates, train as fit
+    from .diffusion import TrainConfig
+    from .diffusion.rounds import train_rounds
     from .diffusion.train import selected_epoch
 
     params = dict(params or {})
@@ -295,16 +296,17 @@ def train(manifest, labels, feature_paths: list[str], neighbors_path, out, param
     observed = load_observed(labels, train_ids)
     nb = load_neighbors(neighbors_path, train_ids)
     nb_rows = features.align(train_ids, nb.reshape(-1), neighbors_path).reshape(nb.shape)
-    cand, agree = candidates(observed, nb_rows, cfg.own_label)
     x = features.load(feature_paths, np.concatenate([train_ids, val["id"].to_numpy(str)]))
     val_labels = _selection_labels(val, labels, select_on, manifest)
-    log.info("train: %d items, %d candidates each, %d classes, %d val items scored on %s labels",
-             len(train_ids), cand.shape[1], len(m.classes), len(val), select_on)
-    model, _, history = fit(x[:len(train_ids)], cand, agree, len(m.classes), cfg,
-                            x[len(train_ids):] if len(val) else None, val_labels, log=log.info)
+    log.info("train: %d items, %d candidates each, %d classes, %d val items scored on %s labels, %d round(s)",
+             len(train_ids), nb_rows.shape[1] + int(cfg.own_label), len(m.classes), len(val), select_on, cfg.rounds)
+    model, _, history, relabelled = train_rounds(x[:len(train_ids)], observed, nb_rows, len(m.classes), cfg,
+                                                 x[len(train_ids):] if len(val) else None, val_labels, log=log.info)
     state = {"state_dict": {k: v.cpu() for k, v in model.state_dict().items()}, "hparams": model.hparams,
              "train_config": {**params, "select_on": select_on}, "classes": m.classes, "history": history,
-             "selected_epoch": selected_epoch(history)}
+             "selected_epoch": selected_epoch(history),
+             "relabelled": {"ids": train_ids[relabelled != observed].tolist(),
+                            "labels": relabelled[relabelled != observed].tolist()}}
     with atomic_path(out) as tmp:
         torch.save(state, tmp)
     return state

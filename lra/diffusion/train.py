@@ -42,6 +42,9 @@ class TrainConfig:
     eval_every: int = 5  # epochs between validation checks (model selection)
     select_tolerance: float = 1.0  # keep the latest check within this many standard errors of the best (0: argmax)
     feature_scale: str = "unit_rms"  # features into the denoiser at unit RMS per dimension, or "none" (as given)
+    rounds: int = 1  # relabel-and-retrieve rounds (lra.diffusion.rounds); 1 = train once on the observed labels
+    round_fraction: float = 0.5  # a later round trains this share of the first round's epochs/steps, warm-started
+    relabel_margin: float = 0.0  # relabel only where the model's best class beats its runner-up by this much
     device: str = "auto"
     amp: bool = True  # bf16 autocast, on CUDA only
     compile: bool = False  # torch.compile the denoiser, on CUDA only
@@ -143,10 +146,11 @@ class Selection:
 
 
 def train(fp: np.ndarray, cand: np.ndarray, agree: np.ndarray, num_classes: int, cfg: TrainConfig,
-          val_fp: np.ndarray | None = None, val_labels: np.ndarray | None = None, log=print):
+          val_fp: np.ndarray | None = None, val_labels: np.ndarray | None = None, log=print,
+          init: dict | None = None):
     """Train a denoiser on train features `fp` with candidate labels; select a checkpoint by its
     validation accuracy against `val_labels` (observed labels unless clean ones are given), see
-    `Selection`.
+    `Selection`. `init`: a state dict to start from (a later relabelling round) instead of a fresh model.
 
     Returns (model, schedule, history) with the selected weights loaded."""
     device = resolve_device(cfg.device)
@@ -154,6 +158,8 @@ def train(fp: np.ndarray, cand: np.ndarray, agree: np.ndarray, num_classes: int,
     g = torch.Generator().manual_seed(cfg.seed)
     schedule = CosineSchedule(cfg.T).to(device)
     model = Denoiser(num_classes, fp.shape[1], cfg.F, cfg.T, feature_scale=cfg.feature_scale).to(device)
+    if init is not None:
+        model.load_state_dict(init)
     step_fn = torch.compile(model) if cfg.compile and device.type == "cuda" else model
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     x = torch.as_tensor(fp, device=device)

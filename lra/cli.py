@@ -70,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--baselines", nargs="*", default=list(BASELINES), help="baselines to score on the same features")
     s.add_argument("--seed", type=int, default=0)
 
-    s = _stage(sub, "report", "metrics.json files → summary.tsv", "out")
+    s = _stage(sub, "report", "metrics.json files → summary.tsv (+ summary_mean.tsv over seeds)", "out")
+    s.add_argument("--mean", default=None, help="also write per-cell mean, sd and count over seeds here")
     s.add_argument("metrics", nargs="+")
 
     s = sub.add_parser("show", help="print summary.tsv as an aligned table")
@@ -99,7 +100,7 @@ def run(args: argparse.Namespace) -> None:
         stages.score(args.manifest, args.labels, args.features, args.neighbors, args.predictions,
                      args.metrics, args.issues, args.run, args.seed, args.baselines)
     elif args.stage == "report":
-        print(stages.report(args.metrics, args.out).to_string(index=False))
+        print(stages.report(args.metrics, args.out, args.mean).to_string(index=False))
     elif args.stage == "show":
         import pandas as pd
 

@@ -1,4 +1,5 @@
-"""The summary table: one row per run, from the runs' metrics.json files."""
+"""The summary tables: one row per run (summary.tsv), and per grid cell the mean, standard
+deviation and count over seeds (summary_mean.tsv), from the runs' metrics.json files."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import pandas as pd
 
 from .io import atomic_path, read_json
 
-RUN = ["dataset", "encoder", "noise", "k"]
+RUN = ["dataset", "encoder", "noise", "k", "seed"]
+CELL = RUN[:-1]  # a grid cell: a run without its seed
 ORDER = {k: i for i, k in enumerate(["knn_vote", "linear_probe", "cleanlab", "datalab_relabel"])}  # bounds last
 
 
@@ -16,7 +18,7 @@ def summary(metrics_paths: list[str]) -> pd.DataFrame:
     rows = []
     for path in metrics_paths:
         m = read_json(path)
-        row = {**{k: m["run"].get(k) for k in RUN}, "n_test": m["n_test"], "lra": m["accuracy"]}
+        row = {**{k: m["run"].get(k, 0 if k == "seed" else None) for k in RUN}, "n_test": m["n_test"], "lra": m["accuracy"]}
         if "accuracy_stochastic" in m:
             row["lra_stochastic"] = m["accuracy_stochastic"]
         if "top5_accuracy" in m:
@@ -29,8 +31,22 @@ def summary(metrics_paths: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows).sort_values(RUN).reset_index(drop=True)
 
 
-def write_summary(metrics_paths: list[str], out) -> pd.DataFrame:
+def seed_means(df: pd.DataFrame) -> pd.DataFrame:
+    """Per grid cell: `n_seeds`, then `<metric>_mean` and `<metric>_sd` (sample sd, empty for one
+    seed) of every metric column of the summary, in the summary's column order."""
+    metrics = [c for c in df.columns if c not in RUN and c != "n_test"]
+    groups = df.groupby(CELL, sort=True, dropna=False)
+    out = groups.agg(n_seeds=("seed", "nunique"), n_test=("n_test", "first"))
+    for c in metrics:
+        out[f"{c}_mean"] = groups[c].mean()
+        out[f"{c}_sd"] = groups[c].std(ddof=1)
+    return out.reset_index()
+
+
+def write_summary(metrics_paths: list[str], out, mean_out=None) -> pd.DataFrame:
     df = summary(metrics_paths)
-    with atomic_path(out) as tmp:
-        df.to_csv(tmp, sep="\t", index=False, float_format="%.4f")
+    tables = [(df, out)] + ([(seed_means(df), mean_out)] if mean_out else [])
+    for table, path in tables:
+        with atomic_path(path) as tmp:
+            table.to_csv(tmp, sep="\t", index=False, float_format="%.4f")
     return df

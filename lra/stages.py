@@ -46,7 +46,7 @@ def load_manifest(path, feature_paths=None) -> datasets.Manifest:
 
 def noise(manifest, spec: str, out, seed: int = 0, class_map: dict | None = None,
           feature_paths: list[str] | None = None, noise_files: dict | None = None) -> np.ndarray:
-    """manifest → labels/{noise}.parquet (id, observed_label). PMD noise also reads features."""
+    """manifest → labels/{noise}/seed{seed}.parquet (id, observed_label). PMD noise also reads features."""
     m = load_manifest(manifest, feature_paths)
     x = None
     if noise_mod.needs_features(spec):
@@ -354,10 +354,8 @@ def predict(manifest, feature_paths: list[str], model_path, out, ddim_steps: int
     model, schedule, _ = load_model(model_path)
     model.to(dev)
     schedule.to(dev)
-    torch.manual_seed(seed)
-    g = torch.Generator().manual_seed(seed)
-    y0, votes = sample(model, schedule, torch.as_tensor(x, device=dev), steps=ddim_steps,
-                       batch_size=batch_size, samples=samples, eta=eta, generator=g)
+    y0, votes = sample(model, schedule, torch.as_tensor(x, device=dev), steps=ddim_steps, batch_size=batch_size,
+                       samples=samples, eta=eta, seed=seed, keys=item_keys(m))
     C = len(m.classes)
     cols = {"id": pa.array(ids), "split": pa.array(m.frame["split"].to_numpy(str)),
             "predicted": pa.array(read_out(y0).numpy()),
@@ -372,6 +370,14 @@ def predict(manifest, feature_paths: list[str], model_path, out, ddim_steps: int
     table = pa.table(cols)
     write_table(table, out, metadata={"ddim_steps": ddim_steps, "samples": samples, "eta": eta})
     return table.to_pandas()
+
+
+def item_keys(m: datasets.Manifest) -> np.ndarray:
+    """Keys of the per-item sampling draws: the image source, so `lra infer` on the same image
+    draws the same trajectories; the id for embeddings, whose rows share one source file."""
+    from .diffusion.draws import item_keys as keys
+
+    return keys(m.frame["id" if m.meta["kind"] == "embeddings" else "source"].astype(str).to_numpy())
 
 
 # --- scoring ----------------------------------------------------------------------------------
@@ -465,7 +471,8 @@ def _label_issues(ids, pred, observed, train) -> pd.DataFrame:
     return df.sort_values(["p_given", "flag", "row"], ascending=[True, False, True], kind="stable").reset_index(drop=True)
 
 
-def report(metrics_paths: list[str], out) -> pd.DataFrame:
+def report(metrics_paths: list[str], out, mean_out=None) -> pd.DataFrame:
+    """metrics.json files → summary.tsv (a row per run) and summary_mean.tsv (mean ± sd over seeds)."""
     from .report import write_summary
 
-    return write_summary(metrics_paths, out)
+    return write_summary(metrics_paths, out, mean_out)

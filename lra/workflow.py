@@ -1,7 +1,9 @@
 """Helpers the Snakemake rules use to turn the config into targets (kept here to be testable).
 
-The grid of runs is the product of every list-valued run key: `encoder`, `noise` and `knn_k`
-each take one value or a list.
+The grid of runs is the product of every list-valued run key: `encoder`, `noise`, `knn_k` and
+`seed` each take one value or a list. A seed list re-seeds the noise draw, training, sampling and
+the baselines; the data split is drawn once per dataset (`dataset.split_seed`, default the first
+seed), so every seed of a grid scores the same test items.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import json
 from .encoders import slug
 from .errors import LraError
 
-GRID_KEYS = ("encoder", "noise", "knn_k")
+GRID_KEYS = ("encoder", "noise", "knn_k", "seed")
 
 
 def as_list(value) -> list:
@@ -46,18 +48,33 @@ def encoders(config: dict) -> dict[str, str]:
     return {slug(spec): spec for spec in as_list(config["encoder"])}
 
 
+def seeds(config: dict) -> list[int]:
+    return [int(s) for s in as_list(config["seed"])]
+
+
+def split_seed(config: dict) -> int:
+    """The seed of the data split: dataset.split_seed, else the first run seed."""
+    chosen = config["dataset"].get("split_seed")
+    return int(chosen) if chosen is not None else seeds(config)[0]
+
+
 def runs(config: dict) -> list[dict]:
-    """Every (dataset, encoder, noise, k) run of the grid."""
+    """Every (dataset, encoder, noise, k, seed) run of the grid."""
     noises = as_list(config["noise"])
     ks = [int(k) for k in as_list(config["knn_k"])]
     return [
-        {"dataset": dataset_name(config), "encoder": enc, "noise": noise, "k": k}
-        for enc, noise, k in itertools.product(encoders(config), noises, ks)
+        {"dataset": dataset_name(config), "encoder": enc, "noise": noise, "k": k, "seed": seed}
+        for enc, noise, k, seed in itertools.product(encoders(config), noises, ks, seeds(config))
     ]
 
 
+def run_dir(run: dict, results: str = "results") -> str:
+    """A run's folder: results/<dataset>/runs/<encoder>/<noise>/k<k>/seed<seed>."""
+    return f"{results}/{run['dataset']}/runs/{run['encoder']}/{run['noise']}/k{run['k']}/seed{run['seed']}"
+
+
 def metrics_files(config: dict, results: str = "results") -> list[str]:
-    return [f"{results}/{r['dataset']}/runs/{r['encoder']}/{r['noise']}/k{r['k']}/metrics.json" for r in runs(config)]
+    return [f"{run_dir(r, results)}/metrics.json" for r in runs(config)]
 
 
 def shard_names(config: dict) -> list[str]:

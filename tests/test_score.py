@@ -3,7 +3,7 @@ import pandas as pd
 import torch
 
 from lra import baselines, metrics, stages
-from lra.diffusion import CosineSchedule, Denoiser
+from lra.diffusion import CosineSchedule, Denoiser, draws
 from lra.diffusion.sample import predict
 
 
@@ -24,12 +24,33 @@ def test_stochastic_predictions_count_one_vote_per_trajectory():
     torch.manual_seed(0)
     model = Denoiser(num_classes=4, feature_dim=6, F=16, T=100).eval()
     fp = torch.randn(7, 6)
-    y0, votes = predict(model, CosineSchedule(100).to("cpu"), fp, steps=5, samples=9,
-                        generator=torch.Generator().manual_seed(0))
+    y0, votes = predict(model, CosineSchedule(100).to("cpu"), fp, steps=5, samples=9, seed=3)
     assert y0.shape == (7, 4) and votes.shape == (7, 4)
     assert (votes.sum(dim=1) == 9).all()
     again, _ = predict(model, CosineSchedule(100).to("cpu"), fp, steps=5)
     assert torch.equal(y0, again)  # the deterministic path does not depend on the draws
+
+
+def test_an_items_trajectories_do_not_depend_on_its_batch_or_neighbours():
+    torch.manual_seed(0)
+    model = Denoiser(num_classes=5, feature_dim=6, F=16, T=100).eval()
+    sch = CosineSchedule(100).to("cpu")
+    fp = torch.randn(12, 6)
+    keys = np.arange(100, 112, dtype=np.uint64)
+    for eta in (0.0, 1.0):
+        _, votes = predict(model, sch, fp, steps=5, samples=20, seed=1, keys=keys, eta=eta)
+        order = np.array([11, 3, 7])
+        _, part = predict(model, sch, fp[order], steps=5, samples=20, seed=1, keys=keys[order], batch_size=2, eta=eta)
+        assert torch.equal(part, votes[order])
+        _, other = predict(model, sch, fp, steps=5, samples=20, seed=2, keys=keys, eta=eta)
+        assert not torch.equal(other, votes)  # another seed, other draws
+
+
+def test_keyed_normals_are_standard_normal_and_stable():
+    z = draws.normal(draws.item_keys([f"img{i}.png" for i in range(2000)]), seed=0, stream=0, per_item=50)
+    assert z.shape == (2000, 50) and z.dtype == np.float32
+    assert abs(z.mean()) < 0.01 and abs(z.std() - 1) < 0.01
+    assert draws.item_keys(["a.png"])[0] == draws.item_keys(["a.png"])[0] != draws.item_keys(["b.png"])[0]
 
 
 def test_knn_vote_breaks_ties_by_the_nearest_neighbour():

@@ -27,7 +27,7 @@ train: {epochs: 2, F: 32, T: 100, eval_every: 1}
 predict: {samples: 2}
 """
 GPU_RULES = {"embed", "train", "predict"}
-OUTPUTS = ["results/summary.tsv", "results/digits/runs/pixels-8/sym-0.4/k3/metrics.json"]
+OUTPUTS = ["results/summary.tsv", "results/digits/runs/pixels-8/sym-0.4/k3/seed0/metrics.json"]
 
 pytestmark = [
     pytest.mark.slurm,

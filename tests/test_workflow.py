@@ -34,7 +34,7 @@ def test_the_dag_writes_every_stage_and_a_summary_row_per_run(default_run):
     summary = pd.read_csv(work / "results" / "summary.tsv", sep="\t")
     assert sorted(summary["noise"]) == ["asym-0.3", "sym-0.4"]
     for noise in ("sym-0.4", "asym-0.3"):
-        run = digits / "runs" / "pixels-8" / noise / "k3"
+        run = digits / "runs" / "pixels-8" / noise / "k3" / "seed0"
         m = json.loads((run / "metrics.json").read_text())
         assert m["n_test"] == 359 and 0 <= m["accuracy"] <= 1
         assert m["baselines"]["knn_vote"] > 0.5  # real retrieval on real features
@@ -51,12 +51,12 @@ def test_the_dag_writes_every_stage_and_a_summary_row_per_run(default_run):
         assert set(np.unique(freq * 2)) <= {0, 1, 2}  # 2 trajectories: frequencies 0, 1/2 or 1
         assert (pred["majority"].to_numpy() == freq.argmax(axis=1)).all()
         assert pred["entropy"].between(0, np.log(2) + 1e-6).all()
-    assert any((work / "logs" / "digits").rglob("train/*/*/k3.log"))
+    assert any((work / "logs" / "digits").rglob("train/*/*/k3/seed0.log"))
 
 
 def test_a_second_configfile_merges_over_the_first(default_run):
     work, _ = default_run
-    state = torch.load(work / "results/digits/runs/pixels-8/sym-0.4/k3/model.pt", weights_only=False)
+    state = torch.load(work / "results/digits/runs/pixels-8/sym-0.4/k3/seed0/model.pt", weights_only=False)
     assert state["train_config"]["epochs"] == 2  # from the tiny config
     assert state["train_config"]["lr"] == 0.001  # schema default kept
     assert state["hparams"]["feature_dim"] == 3 * 8 * 8  # encoder pixels:8 from config.yaml
@@ -70,7 +70,7 @@ def test_a_new_k_reruns_neighbours_and_what_follows_only(default_run):
     before = manifest.stat().st_mtime_ns
     snakemake(work, "--config", "knn_k=5", configs=[cfg])
     assert manifest.stat().st_mtime_ns == before
-    assert (work / "results/digits/runs/pixels-8/sym-0.4/k5/metrics.json").exists()
+    assert (work / "results/digits/runs/pixels-8/sym-0.4/k5/seed0/metrics.json").exists()
     assert planned_rules(snakemake(work, "-n", "--config", "knn_k=5", configs=[cfg])) == set()
 
 
@@ -78,7 +78,7 @@ def test_same_config_and_seed_give_the_same_metrics(default_run, tmp_path):
     work, _ = default_run
     cfg = write_config(tmp_path / "tiny.yaml", {**TINY, "noise": "sym-0.4"})
     snakemake(tmp_path, configs=[cfg])
-    rel = "results/digits/runs/pixels-8/sym-0.4/k3/metrics.json"
+    rel = "results/digits/runs/pixels-8/sym-0.4/k3/seed0/metrics.json"
     assert json.loads((tmp_path / rel).read_text()) == json.loads((work / rel).read_text())
 
 
@@ -86,20 +86,34 @@ def test_folder_of_pngs_runs_end_to_end_with_given_labels(png_folder, tmp_path):
     cfg = write_config(tmp_path / "c.yaml", TINY, {"dataset": {"kind": "folder", "csv": str(png_folder), "name": "colours"},
                                                     "encoder": "pixels:4", "noise": "given"})
     snakemake(tmp_path, configs=[cfg])
-    m = json.loads((tmp_path / "results/colours/runs/pixels-4/given/k3/metrics.json").read_text())
+    m = json.loads((tmp_path / "results/colours/runs/pixels-4/given/k3/seed0/metrics.json").read_text())
     assert m["n_test"] == 30
     assert m["train_noise_rate"] > 0.05  # the CSV's own wrong labels
     assert m["baselines"]["knn_vote"] > 0.6  # well above chance (1/3): real retrieval
 
 
-def test_embeddings_parquet_runs_end_to_end_with_synthetic_noise(embeddings_file, tmp_path):
+def test_embeddings_parquet_runs_a_grid_of_noises_and_seeds(embeddings_file, tmp_path):
     cfg = write_config(tmp_path / "c.yaml", TINY, {"dataset": {"kind": "embeddings", "path": str(embeddings_file)},
-                                                    "noise": ["sym-0.2", "pmd-0.3"]})
+                                                    "noise": ["sym-0.2", "pmd-0.3"], "seed": [0, 1]})
     snakemake(tmp_path, configs=[cfg])
+    flips = {}
     for noise, rate in (("sym-0.2", 0.2), ("pmd-0.3", 0.3)):
-        m = json.loads((tmp_path / f"results/vectors/runs/given/{noise}/k3/metrics.json").read_text())
-        assert abs(m["train_noise_rate"] - rate) < 0.03
+        for seed in (0, 1):
+            m = json.loads((tmp_path / f"results/vectors/runs/given/{noise}/k3/seed{seed}/metrics.json").read_text())
+            assert m["run"]["seed"] == seed
+            assert abs(m["train_noise_rate"] - rate) < 0.03
+            labels = pd.read_parquet(tmp_path / f"results/vectors/labels/{noise}/seed{seed}.parquet")
+            flips[noise, seed] = labels["observed_label"].to_numpy()
+    assert (flips["sym-0.2", 0] != flips["sym-0.2", 1]).any()  # each seed draws its own noise
     assert not (tmp_path / "results/vectors/features").exists()  # nothing embedded
+    summary = pd.read_csv(tmp_path / "results/summary.tsv", sep="\t")
+    assert sorted(zip(summary["noise"], summary["seed"])) == [("pmd-0.3", 0), ("pmd-0.3", 1), ("sym-0.2", 0), ("sym-0.2", 1)]
+    mean = pd.read_csv(tmp_path / "results/summary_mean.tsv", sep="\t")
+    assert mean["noise"].tolist() == ["pmd-0.3", "sym-0.2"] and (mean["n_seeds"] == 2).all()
+    for _, cell in mean.iterrows():
+        runs = summary[summary["noise"] == cell["noise"]]["lra"]
+        assert cell["lra_mean"] == pytest.approx(runs.mean(), abs=1e-4)
+        assert cell["lra_sd"] == pytest.approx(runs.std(ddof=1), abs=1e-4)
 
 
 def test_a_misspelt_config_key_stops_before_any_job(tmp_path):

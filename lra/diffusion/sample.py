@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
+from . import draws
 from .schedule import CosineSchedule, ddim_timesteps
 
 
@@ -20,8 +22,10 @@ def ddim_step(y_t, eps_hat, alpha_bar_t, alpha_bar_prev, eta: float = 0.0, noise
 
 
 @torch.no_grad()
-def ddim_sample(model, schedule: CosineSchedule, fp, fq=None, steps: int = 10, eta: float = 0.0, y_T=None):
-    """Run DDIM from y_T (zeros, the prior mean, when None) to ŷ_0 for a batch of items."""
+def ddim_sample(model, schedule: CosineSchedule, fp, fq=None, steps: int = 10, eta: float = 0.0, y_T=None,
+                step_noise=None):
+    """Run DDIM from y_T (zeros, the prior mean, when None) to ŷ_0 for a batch of items.
+    With eta > 0, `step_noise(i)` gives the noise z of step i (default: torch's global generator)."""
     n, C = fp.shape[0], model.hparams["num_classes"]
     y = torch.zeros(n, C, device=fp.device) if y_T is None else y_T
     taus = ddim_timesteps(schedule.T, steps)
@@ -30,7 +34,8 @@ def ddim_sample(model, schedule: CosineSchedule, fp, fq=None, steps: int = 10, e
         t = torch.full((n,), tau, dtype=torch.long, device=fp.device)
         eps_hat = model(y, t, fp, fq)
         prev = schedule.alpha_bar[taus[i + 1]] if i + 1 < len(taus) else one
-        y, y0_hat = ddim_step(y, eps_hat, schedule.alpha_bar[tau], prev, eta)
+        noise = step_noise(i) if eta > 0 and step_noise is not None else None
+        y, y0_hat = ddim_step(y, eps_hat, schedule.alpha_bar[tau], prev, eta, noise)
     return y0_hat
 
 
@@ -41,13 +46,16 @@ def read_out(y0: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def predict(model, schedule, fp, fq=None, steps: int = 10, batch_size: int = 4096,
-            samples: int = 0, eta: float = 1.0, generator: torch.Generator | None = None):
+            samples: int = 0, eta: float = 0.0, seed: int = 0, keys: np.ndarray | None = None):
     """Deterministic ŷ_0 (from y = 0) for every row; with `samples` = n > 0 also the
     class-vote counts of n stochastic trajectories from y_T ~ N(0, I).
 
+    The draws of row i depend only on (seed, keys[i]) (`lra.diffusion.draws`; keys default to
+    the row positions), so an item's votes do not depend on its batch or on the other rows.
     Returns (y0 [N, C], votes [N, C] or None)."""
     model.eval()
     C = model.hparams["num_classes"]
+    keys = np.arange(fp.shape[0], dtype=np.uint64) if keys is None else np.asarray(keys, np.uint64)
     y0_all, votes_all = [], []
     for start in range(0, fp.shape[0], batch_size):
         b_fp = fp[start:start + batch_size].float()  # features may be kept float16
@@ -55,10 +63,18 @@ def predict(model, schedule, fp, fq=None, steps: int = 10, batch_size: int = 409
         y0_all.append(ddim_sample(model, schedule, b_fp, b_fq, steps).cpu())
         if samples:
             n = b_fp.shape[0]
+            b_keys = keys[start:start + batch_size]
+
+            def trajectory_noise(stream: int) -> torch.Tensor:
+                # (n, samples·C) per-item draws → rows ordered like .repeat(samples, 1): sample-major
+                z = draws.normal(b_keys, seed, stream, samples * C).reshape(n, samples, C).transpose(1, 0, 2)
+                return torch.from_numpy(np.ascontiguousarray(z).reshape(samples * n, C)).to(fp.device)
+
             rep_fp = b_fp.repeat(samples, 1)
             rep_fq = None if b_fq is None else b_fq.repeat(samples, 1)
-            y_T = torch.randn(n * samples, C, generator=generator, device="cpu").to(fp.device)
-            cls = read_out(ddim_sample(model, schedule, rep_fp, rep_fq, steps, eta, y_T)).view(samples, n)
+            y0 = ddim_sample(model, schedule, rep_fp, rep_fq, steps, eta, trajectory_noise(0),
+                             step_noise=lambda i: trajectory_noise(i + 1))
+            cls = read_out(y0).view(samples, n)
             votes_all.append(torch.nn.functional.one_hot(cls, C).sum(0).cpu())
     y0 = torch.cat(y0_all)
     return y0, (torch.cat(votes_all) if samples else None)

@@ -25,6 +25,12 @@ wildcard_constraints:
     noise=r"given|(a?sym|pmd[123]?)-[0-9.]+|file-[A-Za-z0-9_.]+",
     k=r"\d+",
     shard=r"\d{5}",
+    seed=r"\d+",
+
+
+# A run's folder and its noisy labels: one per (encoder, noise, k, seed) of the grid.
+RUN = f"{RESULTS}/{{dataset}}/runs/{{encoder}}/{{noise}}/k{{k}}/seed{{seed}}"
+LABELS = f"{RESULTS}/{{dataset}}/labels/{{noise}}/seed{{seed}}.parquet"
 
 
 def final_outputs():
@@ -42,6 +48,3 @@ def feature_files(wildcards):
 def noise_features(wildcards):
     return lw.noise_features(config, wildcards.dataset, wildcards.noise, RESULTS)
 
-
-def run_dir(wildcards):
-    return f"{RESULTS}/{wildcards.dataset}/runs/{wildcards.encoder}/{wildcards.noise}/k{wildcards.k}"

@@ -3,7 +3,7 @@ rule data:
         f"{RESULTS}/{{dataset}}/manifest.parquet",
     params:
         spec=lw.as_json(config["dataset"]),
-        seed=config["seed"],
+        seed=lw.split_seed(config),
     log:
         "logs/{dataset}/data.log",
     conda:
@@ -17,16 +17,15 @@ rule noise:
         manifest=manifest,
         features=noise_features,
     output:
-        f"{RESULTS}/{{dataset}}/labels/{{noise}}.parquet",
+        LABELS,
     params:
-        seed=config["seed"],
         class_map=lw.as_json(config["noise_class_map"]),
         noise_files=lw.as_json(config["noise_files"]),
     log:
-        "logs/{dataset}/noise/{noise}.log",
+        "logs/{dataset}/noise/{noise}/seed{seed}.log",
     conda:
         ENV
     shell:
         "python -m lra noise --manifest {input.manifest} --features {input.features} --spec {wildcards.noise}"
-        " --seed {params.seed} --class-map {params.class_map:q} --noise-files {params.noise_files:q}"
+        " --seed {wildcards.seed} --class-map {params.class_map:q} --noise-files {params.noise_files:q}"
         " --out {output} 2> {log}"

@@ -1,18 +1,18 @@
 rule train:
     input:
         manifest=manifest,
-        labels=f"{RESULTS}/{{dataset}}/labels/{{noise}}.parquet",
+        labels=LABELS,
         features=feature_files,
         neighbors=f"{RESULTS}/{{dataset}}/neighbors/{{encoder}}/k{{k}}.parquet",
     output:
-        f"{RESULTS}/{{dataset}}/runs/{{encoder}}/{{noise}}/k{{k}}/model.pt",
+        f"{RUN}/model.pt",
     params:
-        train=lw.as_json({**lw.train_params(config), "seed": config["seed"], "device": config["device"]}),
+        train=lambda w: lw.as_json({**lw.train_params(config), "seed": int(w.seed), "device": config["device"]}),
     threads: config["threads"]
     log:
-        "logs/{dataset}/train/{encoder}/{noise}/k{k}.log",
+        "logs/{dataset}/train/{encoder}/{noise}/k{k}/seed{seed}.log",
     benchmark:
-        "logs/{dataset}/train/{encoder}/{noise}/k{k}.bench.tsv"
+        "logs/{dataset}/train/{encoder}/{noise}/k{k}/seed{seed}.bench.tsv"
     conda:
         ENV
     shell:
@@ -24,16 +24,16 @@ rule predict:
     input:
         manifest=manifest,
         features=feature_files,
-        model=f"{RESULTS}/{{dataset}}/runs/{{encoder}}/{{noise}}/k{{k}}/model.pt",
+        model=f"{RUN}/model.pt",
     output:
-        f"{RESULTS}/{{dataset}}/runs/{{encoder}}/{{noise}}/k{{k}}/predictions.parquet",
+        f"{RUN}/predictions.parquet",
     params:
-        predict=lw.as_json({**config["predict"], "seed": config["seed"], "device": config["device"]}),
+        predict=lambda w: lw.as_json({**config["predict"], "seed": int(w.seed), "device": config["device"]}),
     threads: config["threads"]
     log:
-        "logs/{dataset}/predict/{encoder}/{noise}/k{k}.log",
+        "logs/{dataset}/predict/{encoder}/{noise}/k{k}/seed{seed}.log",
     benchmark:
-        "logs/{dataset}/predict/{encoder}/{noise}/k{k}.bench.tsv"
+        "logs/{dataset}/predict/{encoder}/{noise}/k{k}/seed{seed}.bench.tsv"
     conda:
         ENV
     shell:

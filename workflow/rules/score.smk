@@ -1,26 +1,26 @@
 rule score:
     input:
         manifest=manifest,
-        labels=f"{RESULTS}/{{dataset}}/labels/{{noise}}.parquet",
+        labels=LABELS,
         features=feature_files,
         neighbors=f"{RESULTS}/{{dataset}}/neighbors/{{encoder}}/k{{k}}.parquet",
-        predictions=f"{RESULTS}/{{dataset}}/runs/{{encoder}}/{{noise}}/k{{k}}/predictions.parquet",
+        predictions=f"{RUN}/predictions.parquet",
     output:
-        metrics=f"{RESULTS}/{{dataset}}/runs/{{encoder}}/{{noise}}/k{{k}}/metrics.json",
-        issues=f"{RESULTS}/{{dataset}}/runs/{{encoder}}/{{noise}}/k{{k}}/label_issues.parquet",
+        metrics=f"{RUN}/metrics.json",
+        issues=f"{RUN}/label_issues.parquet",
     params:
-        run=lambda w: lw.as_json({"dataset": w.dataset, "encoder": w.encoder, "noise": w.noise, "k": int(w.k)}),
-        seed=config["seed"],
+        run=lambda w: lw.as_json({"dataset": w.dataset, "encoder": w.encoder, "noise": w.noise, "k": int(w.k),
+                                  "seed": int(w.seed)}),
         baselines=config["baselines"],
     threads: config["threads"]
     log:
-        "logs/{dataset}/score/{encoder}/{noise}/k{k}.log",
+        "logs/{dataset}/score/{encoder}/{noise}/k{k}/seed{seed}.log",
     conda:
         ENV
     shell:
         "python -m lra score --manifest {input.manifest} --labels {input.labels} --features {input.features}"
         " --neighbors {input.neighbors} --predictions {input.predictions} --run {params.run:q}"
-        " --seed {params.seed} --baselines {params.baselines} --metrics {output.metrics}"
+        " --seed {wildcards.seed} --baselines {params.baselines} --metrics {output.metrics}"
         " --issues {output.issues} 2> {log}"
 
 
@@ -28,10 +28,11 @@ rule report:
     input:
         lw.metrics_files(config, RESULTS),
     output:
-        f"{RESULTS}/summary.tsv",
+        summary=f"{RESULTS}/summary.tsv",
+        mean=f"{RESULTS}/summary_mean.tsv",
     log:
         "logs/report.log",
     conda:
         ENV
     shell:
-        "python -m lra report {input} --out {output} > {log} 2>&1"
+        "python -m lra report {input} --out {output.summary} --mean {output.mean} > {log} 2>&1"

@@ -162,6 +162,16 @@ def markdown(c: pd.DataFrame, grand, cost: str) -> str:
     return "\n".join(lines)
 
 
+def report(raw: pd.DataFrame) -> str:
+    """The table, the overall difference, the train CPU ratio and the targets of a group's raw rows."""
+    raw = raw[raw.groupby(["dataset", "noise", "seed"], observed=True)["method"].transform("nunique") == 2]  # pairs only
+    cpu = raw.groupby("method")["train_cpu_s"].sum()
+    dig = raw[raw.dataset == "digits"].groupby("method")["train_cpu_s"].sum()
+    cost = (f"Train CPU time, default / paper: {cpu['default'] / cpu['paper']:.2f}× over the group"
+            + (f", {dig['default'] / dig['paper']:.2f}× on digits" if len(dig) == 2 else "") + ".")
+    return markdown(cells(raw), overall(raw), cost)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--group", choices=sorted(GROUPS), required=True)
@@ -171,7 +181,13 @@ def main() -> None:
     p.add_argument("--jobs", type=int, default=2, help="pipeline runs at once (each one job, one thread)")
     p.add_argument("--only", nargs="*", help="a subset of the group's datasets")
     p.add_argument("--reuse", action="store_true", help="keep finished runs (resume an interrupted bench of the same code)")
+    p.add_argument("--table", type=Path, metavar="TSV", help="only print the table of existing raw rows (e.g. a partial run's)")
     args = p.parse_args()
+    if args.table:
+        raw = pd.read_csv(args.table, sep="\t")
+        raw["noise"] = pd.Categorical(raw["noise"], NOISES)
+        print(report(raw.sort_values(["dataset", "noise", "seed", "method"])))
+        return
     start = time.time()
     names = [d for d in GROUPS[args.group] if not args.only or d in args.only]
     work = []
@@ -200,13 +216,7 @@ def main() -> None:
     raw = raw.sort_values(["dataset", "noise", "seed", "method"]).reset_index(drop=True)
     args.results.mkdir(parents=True, exist_ok=True)
     raw.to_csv(args.results / f"accuracy-{args.group}.tsv", sep="\t", index=False, float_format="%.4f")
-    c = cells(raw)
-    grand = overall(raw)
-    cpu = raw.groupby("method")["train_cpu_s"].sum()
-    dig = raw[raw.dataset == "digits"].groupby("method")["train_cpu_s"].sum()
-    cost = (f"Train CPU time, default / paper: {cpu['default'] / cpu['paper']:.2f}× over the group"
-            + (f", {dig['default'] / dig['paper']:.2f}× on digits" if len(dig) == 2 else "") + ".")
-    table = markdown(c, grand, cost)
+    table = report(raw)
     wall = time.time() - start
     text = (f"`python bench/accuracy.py --group {args.group} --seeds {args.seeds}`: {wall / 60:.1f} min wall, "
             f"{args.jobs} runs at once\n\n{table}\n")

@@ -38,11 +38,11 @@ DEFAULT = {
     "F": 256,                # a quarter of the paper's step cost; the same accuracy on digits
     "batch_size": 128,       # more steps per epoch on a small train set
     "lr_decay_epochs": None,  # anneal to zero at the last epoch actually trained
-    "min_steps": 4000,       # the first round trains at least 4,000 steps (the T gates need them)
+    "min_steps": 3000,       # the first round trains at least 3,000 steps (the T gates need them)
     "select_tolerance": 1.0,  # the latest val check within one standard error of the best
     "feature_scale": "unit_rms",
     "rounds": 3,             # relabel-and-retrieve: train, relabel, rebuild candidates, continue (x2)
-    "round_fraction": 0.5,   # each later round: half the first round's steps (8,000 steps in all)
+    "round_fraction": 0.5,   # each later round: half the first round's steps (6,000 steps in all)
     "relabel_margin": 0.2,   # relabel only where the model's class clearly beats its runner-up
 }
 

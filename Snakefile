@@ -16,6 +16,8 @@ include: "workflow/rules/embed.smk"
 include: "workflow/rules/retrieval.smk"
 include: "workflow/rules/diffusion.smk"
 include: "workflow/rules/score.smk"
+include: "workflow/rules/export.smk"
+include: "workflow/rules/infer.smk"
 
 
 rule all:

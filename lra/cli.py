@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 
+from . import threads
 from .errors import LraError
 
 
@@ -22,6 +23,9 @@ def _stage(sub, name: str, help: str, *files: str, features: bool = False):
     s = sub.add_parser(name, help=help)
     for f in files:
         s.add_argument(f"--{f}", required=True)
+    s.add_argument("--threads", type=int, default=None,
+                   help="threads of every pool (torch, FAISS, BLAS, pyarrow, workers); default: OMP_NUM_THREADS, "
+                        "else the CPUs this process may use")
     if features:
         s.add_argument("--features", nargs="+", required=True, help="feature Parquet shard(s)")
     return s
@@ -70,6 +74,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--baselines", nargs="*", default=list(BASELINES), help="baselines to score on the same features")
     s.add_argument("--seed", type=int, default=0)
 
+    s = _stage(sub, "clean", "predictions → cleaned.csv: the dataset in its own columns, flagged labels "
+               "relabelled, dropped or kept", "manifest", "labels", "predictions", "out", features=True)
+    s.add_argument("--params", type=_json, default={},
+                   help='the clean policy as JSON: {"action": "relabel" | "drop" | "keep", "max_p_given": 0.2}')
+
+    s = _stage(sub, "infer", "a run's predictions for new images: path, predicted, p_predicted, entropy, top5",
+               "run", "out")
+    given = s.add_mutually_exclusive_group(required=True)
+    given.add_argument("--images", help="CSV with a path column (paths relative to the CSV's folder)")
+    given.add_argument("--features", help="Parquet with id, embedding (for runs on a dataset of kind embeddings)")
+    s.add_argument("--device", default="auto")
+    s.add_argument("--batch-size", type=int, default=4096, help="items per DDIM batch")
+
     s = _stage(sub, "report", "metrics.json files → summary.tsv (+ summary_mean.tsv over seeds)", "out")
     s.add_argument("--mean", default=None, help="also write per-cell mean, sd and count over seeds here")
     s.add_argument("metrics", nargs="+")
@@ -99,19 +116,37 @@ def run(args: argparse.Namespace) -> None:
     elif args.stage == "score":
         stages.score(args.manifest, args.labels, args.features, args.neighbors, args.predictions,
                      args.metrics, args.issues, args.run, args.seed, args.baselines)
+    elif args.stage == "clean":
+        stages.clean(args.manifest, args.labels, args.predictions, args.features, args.out, **args.params)
+    elif args.stage == "infer":
+        stages.infer(args.run, args.out, args.images, args.features, args.device, args.batch_size)
     elif args.stage == "report":
         print(stages.report(args.metrics, args.out, args.mean).to_string(index=False))
     elif args.stage == "show":
-        import pandas as pd
+        from .io import OUTPUT_FIX, read_csv
 
-        print(pd.read_csv(args.summary, sep="\t").to_string(index=False, float_format="%.4f"))
+        print(read_csv(args.summary, "the summary table", OUTPUT_FIX, sep="\t").to_string(index=False, float_format="%.4f"))
+
+
+def _libraries(args: argparse.Namespace) -> tuple[str, ...]:
+    """Libraries with thread pools a stage uses, loaded before it runs so their pools are set."""
+    if args.stage == "embed":
+        return ("torch",) if args.encoder.startswith("open_clip") else ()
+    return {"train": ("torch",), "predict": ("torch",), "infer": ("torch",),
+            "score": ("torch",),  # cleanlab's Datalab loads torch
+            "index": ("faiss",), "neighbors": ("faiss",)}.get(args.stage, ())
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
+    log = logging.getLogger("lra")
     try:
+        if args.stage != "show":
+            threads.apply(args.threads, _libraries(args))
         run(args)
+        if args.stage != "show":
+            log.info("threads used: %s", threads.describe())
     except LraError as exc:
         print(f"lra {args.stage}: error: {exc}", file=sys.stderr)
         return 2

@@ -1,6 +1,6 @@
 """The paper's benchmarks as dataset kinds, each read from its documented on-disk layout.
 
-Every loader returns a `lra.datasets.Manifest`: id, split (train/val/test), source (an absolute
+Every loader returns a `lra.manifest.Manifest`: id, split (train/val/test), source (an absolute
 image path, or for CIFAR a `cifar:<batch file>:<index>` record), label (the observed, noisy label
 of the benchmark; clean on val/test where the benchmark gives clean labels there), clean_label
 (nullable; the true label where known). Their real noise is the config's `noise: given`.
@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .datasets import Manifest
+from .manifest import Manifest
 from .errors import LraError
 
 CIFAR_PREFIX = "cifar:"
@@ -194,7 +194,11 @@ def cifar_n(spec: dict, seed: int) -> Manifest:
 # --- shared: image lists ------------------------------------------------------------------
 
 def _read_lines(path: Path) -> list[str]:
-    return [line.strip() for line in _need(path, "list file").read_text().splitlines() if line.strip()]
+    from .io import INPUT_FIX, reading
+
+    with reading(path, "the list file", "text", INPUT_FIX):
+        text = _need(path, "list file").read_text()
+    return [line.strip() for line in text.splitlines() if line.strip()]
 
 
 def _check_files(paths: list[str], listed_in: Path) -> None:

@@ -14,7 +14,9 @@ import pyarrow as pa
 
 from . import baselines, datasets, features, metrics, noise as noise_mod, retrieval
 from .errors import LraError
-from .io import atomic_path, read_json, read_metadata, read_table, write_frame, write_json, write_table
+from .io import (atomic_path, load_torch, read_index, read_metadata, read_table, short_reason, write_frame,
+                 write_json, write_table)
+from .progress import progress
 
 log = logging.getLogger("lra")
 
@@ -32,9 +34,9 @@ def data(spec: dict, out, seed: int = 0) -> datasets.Manifest:
 
 def load_manifest(path, feature_paths=None) -> datasets.Manifest:
     """The manifest; given feature shards, without the items their embed left out (bad_images: skip)."""
-    frame = read_table(path, required=["id", "split", "source", "label", "clean_label"]).to_pandas()
+    frame = read_table(path, required=["id", "split", "source", "label", "clean_label"], what="the manifest").to_pandas()
     frame["clean_label"] = frame["clean_label"].astype("Int64")
-    meta = read_metadata(path)
+    meta = read_metadata(path, "the manifest")
     if feature_paths is not None:
         skipped = features.skipped_ids(feature_paths)
         if skipped:
@@ -64,7 +66,7 @@ def noise(manifest, spec: str, out, seed: int = 0, class_map: dict | None = None
 
 
 def load_observed(path, ids) -> np.ndarray:
-    t = read_table(path, required=["id", "observed_label"]).to_pandas()
+    t = read_table(path, required=["id", "observed_label"], what="the label file").to_pandas()
     return t["observed_label"].to_numpy()[features.align(t["id"].astype(str).to_numpy(), np.asarray(ids, str), path)]
 
 
@@ -114,19 +116,22 @@ def embed(manifest, encoder: str, out, shard: int = 0, num_shards: int = 1, dtyp
         enc = encoders.get(encoder, **options)
         if hasattr(enc, "fit"):
             enc.fit(m.frame, [] if skip else None)
+        bar = progress(total=sum(len(block[starts[i]:starts[i] + chunk_rows]) for i in todo),
+                       desc=f"embed {encoder}", unit="images")
         for i in todo:
             rows = m.frame.iloc[block[starts[i]:starts[i] + chunk_rows]]
             skipped = [] if skip else None
-            x = enc.encode(rows, skipped)
+            x = enc.encode(rows, skipped, progress=bar)
             ok = np.isfinite(x).all(axis=1)
             bad = [{"id": b.item_id, "source": b.source, "reason": b.reason} for b in skipped or []]
             if not skip and not ok.all():
                 raise LraError(f"encoder {encoder} returned NaN or inf for manifest row {int(rows.index[~ok][0])}")
             cache.mkdir(parents=True, exist_ok=True)
             features.write(rows["id"].to_numpy(str)[ok], x[ok], chunk_paths[i], "float32",
-                           meta={"key": keys[i], "skipped": bad})
+                           meta={"key": keys[i], "skipped": bad, "encoder_state": getattr(enc, "state", dict)()})
+        bar.close()
     meta = _assemble(chunk_paths, out, dtype, {"encoder": encoder, "shard": shard, "num_shards": num_shards,
-                                               "rows": int(len(block))})
+                                               "rows": int(len(block)), "options": _kept_options(options)})
     _write_skipped(out, meta["skipped"], skip)
     if meta["skipped"]:
         log.warning("embed: %d unreadable image(s) left out; listed in %s", len(meta["skipped"]), skipped_path(out))
@@ -138,6 +143,11 @@ def embed(manifest, encoder: str, out, shard: int = 0, num_shards: int = 1, dtyp
 
 # Options that change how fast features are made, not what they are: they do not void a chunk.
 _SPEED_OPTIONS = ("batch_size", "num_workers", "device", "cache_dir")
+
+
+def _kept_options(options: dict) -> dict:
+    """The encoder options `lra infer` needs to rebuild the encoder (not how fast this job ran)."""
+    return {k: v for k, v in options.items() if k not in ("batch_size", "num_workers", "device")}
 
 
 def _embed_key(frame: pd.DataFrame, encoder: str, options: dict) -> str:
@@ -169,15 +179,20 @@ def _chunk_done(path: Path, key: str) -> bool:
         return False
 
 
+CHUNK, CHUNK_FIX = "the embed chunk", "delete it (its chunk is recomputed on the next run)"
+
+
 def _assemble(chunk_paths: list[Path], out: Path, dtype: str, meta: dict) -> dict:
     """Chunks → the part file, streamed one chunk at a time, renamed into place when complete."""
     import json
 
     import pyarrow.parquet as pq
 
-    skipped = [s for p in chunk_paths for s in read_metadata(p)["skipped"]]
-    meta = {**meta, "skipped": skipped}
-    tables = (pq.read_table(p) for p in chunk_paths)
+    metas = [read_metadata(p, CHUNK, CHUNK_FIX) for p in chunk_paths]
+    # A fitted encoder's state (pixels: the train mean/std) is the same in every chunk of the key.
+    meta = {**meta, "skipped": [s for m in metas for s in m["skipped"]],
+            "encoder_state": next((m["encoder_state"] for m in metas if m.get("encoder_state")), {})}
+    tables = (read_table(p, what=CHUNK, fix=CHUNK_FIX) for p in chunk_paths)
     first = next(tables, None)
     if first is None:
         features.write([], np.empty((0, 1), np.float32), out, dtype, meta)
@@ -185,7 +200,7 @@ def _assemble(chunk_paths: list[Path], out: Path, dtype: str, meta: dict) -> dic
     dim = first.schema.field("embedding").type.list_size
     schema = features.to_table([], np.empty((0, dim), np.float32), dtype).schema
     schema = schema.with_metadata({b"lra": json.dumps(meta).encode()})
-    with atomic_path(out) as tmp, pq.ParquetWriter(tmp, schema) as writer:
+    with atomic_path(out) as tmp, pq.ParquetWriter(tmp, schema, write_page_checksum=True) as writer:
         writer.write_table(_cast(first, schema))
         for t in tables:
             writer.write_table(_cast(t, schema))
@@ -237,13 +252,11 @@ def neighbors(manifest, feature_paths: list[str], index_path, k: int, out, devic
 
     Queries stream shard by shard; only the (N, k) result is held, never all features.
     """
-    import faiss
-
     m = load_manifest(manifest, feature_paths)
     ids = m.frame["id"].to_numpy(str)
     is_train = m.frame["split"].to_numpy() == "train"
     train_ids = ids[is_train]
-    idx = faiss.read_index(str(index_path))
+    idx = read_index(index_path)
     if idx.ntotal != len(train_ids):
         raise LraError(f"{index_path}: index holds {idx.ntotal} items, manifest has {len(train_ids)} train items; rebuild the index")
     retrieval.check_k(idx, k, exclude_self=True)
@@ -253,8 +266,10 @@ def neighbors(manifest, feature_paths: list[str], index_path, k: int, out, devic
     sims = np.full((len(ids), k), np.nan, np.float32)
     rows = np.full((len(ids), k), -1, np.int64)
     target = features.stored_positions(feature_paths, ids)  # each id maps to exactly one stored row
-    for t, x in features.iter_wanted(feature_paths, target, batch_size=retrieval.SEARCH_BATCH):
-        sims[t], rows[t] = retrieval.neighbors(idx, x, k, self_pos[t])
+    with progress(total=len(ids), desc=f"neighbors k={k}", unit="items") as bar:
+        for t, x in features.iter_wanted(feature_paths, target, batch_size=retrieval.SEARCH_BATCH):
+            sims[t], rows[t] = retrieval.neighbors(idx, x, k, self_pos[t])
+            bar.update(len(t))
     if (rows < 0).any():
         bad = int(np.flatnonzero((rows < 0).any(axis=1))[0])
         raise LraError(f"{index_path}: the index found fewer than {k} neighbours for item {ids[bad]!r}; "
@@ -269,7 +284,7 @@ def neighbors(manifest, feature_paths: list[str], index_path, k: int, out, devic
 
 def load_neighbors(path, ids) -> np.ndarray:
     """The (len(ids), k) neighbour id matrix for `ids`."""
-    t = read_table(path, required=["id", "neighbors"])
+    t = read_table(path, required=["id", "neighbors"], what="the neighbour table")
     col = t.column("neighbors").combine_chunks()
     k = col.type.list_size
     nb = np.asarray(col.flatten().to_numpy(zero_copy_only=False), dtype=str).reshape(-1, k)
@@ -304,7 +319,7 @@ def train(manifest, labels, feature_paths: list[str], neighbors_path, out, param
                                                  x[len(train_ids):] if len(val) else None, val_labels, log=log.info)
     state = {"state_dict": {k: v.cpu() for k, v in model.state_dict().items()}, "hparams": model.hparams,
              "train_config": {**params, "select_on": select_on}, "classes": m.classes, "history": history,
-             "selected_epoch": selected_epoch(history),
+             "selected_epoch": selected_epoch(history), "encoder": features.encoder_info(feature_paths),
              "relabelled": {"ids": train_ids[relabelled != observed].tolist(),
                             "labels": relabelled[relabelled != observed].tolist()}}
     with atomic_path(out) as tmp:
@@ -327,13 +342,18 @@ def _selection_labels(val: pd.DataFrame, labels, select_on: str, manifest) -> np
 
 
 def load_model(path):
-    import torch
-
     from .diffusion import CosineSchedule, Denoiser
 
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    state = load_torch(path, "the model")
+    if not isinstance(state, dict) or not {"hparams", "state_dict"} <= set(state):
+        raise LraError(f"{path}: not a model written by lra train (no hparams/state_dict); "
+                       "delete it so Snakemake retrains it")
     model = Denoiser(**state["hparams"])
-    model.load_state_dict(state["state_dict"])
+    try:
+        model.load_state_dict(state["state_dict"])
+    except RuntimeError as exc:  # written by an lra whose denoiser differs from this one
+        raise LraError(f"{path}: the model does not fit this lra's denoiser ({short_reason(exc)}); "
+                       "delete it so Snakemake retrains it") from None
     model.eval()
     return model, CosineSchedule(state["hparams"]["T"]), state
 
@@ -368,7 +388,7 @@ def predict(manifest, feature_paths: list[str], model_path, out, ddim_steps: int
         cols["majority"] = pa.array(p.argmax(axis=1))
         cols["entropy"] = pa.array(entropy.astype(np.float32))
     table = pa.table(cols)
-    write_table(table, out, metadata={"ddim_steps": ddim_steps, "samples": samples, "eta": eta})
+    write_table(table, out, metadata={"ddim_steps": ddim_steps, "samples": samples, "eta": eta, "seed": seed})
     return table.to_pandas()
 
 
@@ -390,7 +410,7 @@ def score(manifest, labels, feature_paths: list[str], neighbors_path, prediction
     """Test accuracy of LRA and of the baselines on the same features; the training-label issue table."""
     m = load_manifest(manifest, feature_paths)
     f = m.frame
-    pred = read_table(predictions, required=["id", "split", "predicted", "y0"]).to_pandas()
+    pred = read_table(predictions, required=["id", "split", "predicted", "y0"], what="the prediction table").to_pandas()
     pred = pred.iloc[features.align(pred["id"].astype(str).to_numpy(), f["id"].to_numpy(str), predictions)]
     truth = f["clean_label"].fillna(f["label"]).to_numpy(dtype=np.int64)
     observed = load_observed(labels, f["id"].to_numpy(str))
@@ -469,6 +489,23 @@ def _label_issues(ids, pred, observed, train) -> pd.DataFrame:
     df = pd.DataFrame({"id": ids[rows], "given_label": given, "predicted_label": predicted,
                        "p_given": p_given, "flag": predicted != given, "row": np.arange(len(rows))})
     return df.sort_values(["p_given", "flag", "row"], ascending=[True, False, True], kind="stable").reset_index(drop=True)
+
+
+# --- cleaned labels and new images: their own modules, called from here -------------------------
+
+def clean(manifest, labels, predictions, feature_paths: list[str], out, action: str = "relabel",
+          max_p_given: float = 0.2) -> pd.DataFrame:
+    """predictions → cleaned.csv, the dataset in its owner's columns with the clean policy applied."""
+    from . import export
+
+    return export.clean(manifest, labels, predictions, feature_paths, out, action, max_p_given)
+
+
+def infer(run_dir, out, images=None, feature_file=None, device: str = "auto", batch_size: int = 4096) -> pd.DataFrame:
+    """A run folder + a CSV of new images (or a Parquet of vectors) → path, predicted, p_predicted, entropy, top5."""
+    from . import infer as new_images
+
+    return new_images.infer(run_dir, out, images, feature_file, device, batch_size)
 
 
 def report(metrics_paths: list[str], out, mean_out=None) -> pd.DataFrame:

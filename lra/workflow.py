@@ -13,6 +13,7 @@ import json
 
 from .encoders import slug
 from .errors import LraError
+from .versions import code_version  # noqa: F401  (rule params: code=lw.code_version("<stage>"))
 
 GRID_KEYS = ("encoder", "noise", "knn_k", "seed")
 
@@ -77,8 +78,40 @@ def metrics_files(config: dict, results: str = "results") -> list[str]:
     return [f"{run_dir(r, results)}/metrics.json" for r in runs(config)]
 
 
+def cleaned_files(config: dict, results: str = "results") -> list[str]:
+    """Every run's cleaned.csv (the dataset with the `clean:` policy applied)."""
+    return [f"{run_dir(r, results)}/cleaned.csv" for r in runs(config)]
+
+
+def infer_files(config: dict, results: str = "results") -> list[str]:
+    """With `infer_csv` set, every run's `infer/<stem of infer_csv>.csv`; else none."""
+    csv = config.get("infer_csv")
+    if not csv:
+        return []
+    from pathlib import Path
+    import re
+
+    stem = Path(csv).stem
+    if not re.fullmatch(r"[A-Za-z0-9_.\-]+", stem):
+        raise LraError(f"config key infer_csv: {csv!r}; name the CSV with letters, digits, '_', '.' or '-' "
+                       "(its name becomes <run>/infer/<name>.csv)")
+    if is_embeddings(config):
+        raise LraError("config key infer_csv: runs on a dataset of kind embeddings have no image encoder; "
+                       "predict on vectors with lra infer --run RUN --features FILE.parquet --out PRED.csv")
+    return [f"{run_dir(r, results)}/infer/{stem}.csv" for r in runs(config)]
+
+
 def shard_names(config: dict) -> list[str]:
     return [f"{i:05d}" for i in range(int(config["embed"]["shards"]))]
+
+
+def dataset_files(config: dict) -> list[str]:
+    """The user's file the data stage reads (folder CSV or embeddings Parquet): an edited file
+    reruns the data stage and what follows (Snakemake's mtime trigger)."""
+    from pathlib import Path
+
+    path = config["dataset"].get({"folder": "csv", "embeddings": "path"}.get(config["dataset"].get("kind"), ""))
+    return [str(Path(path).expanduser().resolve())] if path else []
 
 
 def feature_files(config: dict, dataset: str, encoder: str, results: str = "results") -> list[str]:
@@ -104,6 +137,13 @@ def noise_features(config: dict, dataset: str, noise: str, results: str = "resul
     if not needs_features(noise):
         return []
     return feature_files(config, dataset, next(iter(encoders(config))), results)
+
+
+def noise_threads(config: dict, noise: str) -> int:
+    """PMD noise fits a classifier on the features (BLAS): the heavy stages' threads; others need one."""
+    from .noise import needs_features
+
+    return int(config["threads"]) if needs_features(noise) else 1
 
 
 def as_json(value) -> str:

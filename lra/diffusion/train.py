@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 import torch
 from torch.nn import functional as F_
-from tqdm import tqdm
 
+from ..progress import progress
 from .model import Denoiser
 from .sample import predict, read_out
 from .schedule import CosineSchedule
@@ -175,7 +175,7 @@ def train(fp: np.ndarray, cand: np.ndarray, agree: np.ndarray, num_classes: int,
     use_amp = cfg.amp and device.type == "cuda"
     history, step = [], 0
     selection = Selection(0 if val_labels is None else len(val_labels), cfg.select_tolerance)
-    for epoch in tqdm(range(1, epochs + 1), desc="train", unit="epoch", mininterval=2):
+    for epoch in progress(range(1, epochs + 1), desc="train", unit="epochs"):
         model.train()
         perm = torch.randperm(N, generator=g)
         losses = []  # kept on the device: a per-step .item() would wait for the GPU every step

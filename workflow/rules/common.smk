@@ -26,6 +26,7 @@ wildcard_constraints:
     k=r"\d+",
     shard=r"\d{5}",
     seed=r"\d+",
+    images=r"[A-Za-z0-9_.\-]+",
 
 
 # A run's folder and its noisy labels: one per (encoder, noise, k, seed) of the grid.
@@ -34,7 +35,7 @@ LABELS = f"{RESULTS}/{{dataset}}/labels/{{noise}}/seed{{seed}}.parquet"
 
 
 def final_outputs():
-    return [f"{RESULTS}/summary.tsv"]
+    return [f"{RESULTS}/summary.tsv", *lw.cleaned_files(config, RESULTS), *lw.infer_files(config, RESULTS)]
 
 
 def manifest(wildcards):

@@ -8,6 +8,7 @@ rule train:
         f"{RUN}/model.pt",
     params:
         train=lambda w: lw.as_json({**lw.train_params(config), "seed": int(w.seed), "device": config["device"]}),
+        code=lw.code_version("train"),
     threads: config["threads"]
     log:
         "logs/{dataset}/train/{encoder}/{noise}/k{k}/seed{seed}.log",
@@ -17,7 +18,7 @@ rule train:
         ENV
     shell:
         "python -m lra train --manifest {input.manifest} --labels {input.labels} --features {input.features}"
-        " --neighbors {input.neighbors} --params {params.train:q} --out {output} 2> {log}"
+        " --neighbors {input.neighbors} --params {params.train:q} --threads {threads} --out {output} 2> {log}"
 
 
 rule predict:
@@ -29,6 +30,7 @@ rule predict:
         f"{RUN}/predictions.parquet",
     params:
         predict=lambda w: lw.as_json({**config["predict"], "seed": int(w.seed), "device": config["device"]}),
+        code=lw.code_version("predict"),
     threads: config["threads"]
     log:
         "logs/{dataset}/predict/{encoder}/{noise}/k{k}/seed{seed}.log",
@@ -38,4 +40,4 @@ rule predict:
         ENV
     shell:
         "python -m lra predict --manifest {input.manifest} --features {input.features} --model {input.model}"
-        " --params {params.predict:q} --out {output} 2> {log}"
+        " --params {params.predict:q} --threads {threads} --out {output} 2> {log}"

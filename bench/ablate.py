@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from datasets import GROUPS, arrays  # noqa: E402
+from groups import GROUPS, arrays  # noqa: E402
 
 from lra.methods import PRESETS  # noqa: E402
 

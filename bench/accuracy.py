@@ -4,7 +4,7 @@ and every baseline, on the same features, over seeds.
     python bench/accuracy.py --group dev --seeds 3       # the group defaults are chosen on
     python bench/accuracy.py --group heldout --seeds 3   # run once a change is final
 
-The datasets and their groups are fixed in bench/datasets.py. Each seed s re-draws the data
+The datasets and their groups are fixed in bench/groups.py. Each seed s re-draws the data
 split, the noise, the training and the baselines (one pipeline workdir per dataset, seed and
 method, `seed: s`). Every column comes from the runs' own metrics.json (score stage); train CPU
 time from the train rule's benchmark file. Writes the raw per-run rows to
@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from datasets import GROUPS, pipeline_config  # noqa: E402
+from groups import GROUPS, pipeline_config  # noqa: E402
 
 NOISES = ["sym-0.2", "sym-0.4", "sym-0.6", "asym-0.4", "pmd-0.35"]
 METHODS = ["paper", "default"]

@@ -12,7 +12,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
 import accuracy  # noqa: E402
-import datasets as bench_datasets  # noqa: E402
+import groups as bench_datasets  # noqa: E402
 
 
 def _raw(diff_by_seed):

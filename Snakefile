@@ -10,6 +10,9 @@ configfile: "config.yaml"
 validate(config, "workflow/schemas/config.schema.yaml")
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/embed.smk"
@@ -18,6 +21,7 @@ include: "workflow/rules/diffusion.smk"
 include: "workflow/rules/score.smk"
 include: "workflow/rules/export.smk"
 include: "workflow/rules/infer.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:

@@ -91,6 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--mean", default=None, help="also write per-cell mean, sd and count over seeds here")
     s.add_argument("metrics", nargs="+")
 
+    _stage(sub, "plots", "a run's figures: training, accuracy, confusion, per-class, label issues, uncertainty",
+           "manifest", "model", "predictions", "metrics", "issues", "out-dir")
+
+    _stage(sub, "grid-plots", "summary_mean.tsv → accuracy vs k and vs noise spec (mean ± sd over seeds)",
+           "summary-mean", "out-k", "out-noise")
+
     s = sub.add_parser("show", help="print summary.tsv as an aligned table")
     s.add_argument("summary")
     return p
@@ -122,6 +128,10 @@ def run(args: argparse.Namespace) -> None:
         stages.infer(args.run, args.out, args.images, args.features, args.device, args.batch_size)
     elif args.stage == "report":
         print(stages.report(args.metrics, args.out, args.mean).to_string(index=False))
+    elif args.stage == "plots":
+        stages.plots(args.manifest, args.model, args.predictions, args.metrics, args.issues, args.out_dir)
+    elif args.stage == "grid-plots":
+        stages.grid_plots(args.summary_mean, args.out_k, args.out_noise)
     elif args.stage == "show":
         from .io import OUTPUT_FIX, read_csv
 

@@ -513,3 +513,18 @@ def report(metrics_paths: list[str], out, mean_out=None) -> pd.DataFrame:
     from .report import write_summary
 
     return write_summary(metrics_paths, out, mean_out)
+
+
+def plots(manifest, model, predictions, metrics, issues, out_dir) -> list:
+    """A run's outputs → its figures in `out_dir` (training, accuracy, confusion, per-class,
+    label-issue gallery, uncertainty), reading only the rows the figures show."""
+    from .report.run import plot_run
+
+    return plot_run(manifest, model, predictions, metrics, issues, out_dir)
+
+
+def grid_plots(summary_mean, out_k, out_noise) -> None:
+    """summary_mean.tsv → accuracy vs k and vs noise spec (mean ± sd over seeds)."""
+    from .report.grid import plot_grid
+
+    plot_grid(summary_mean, out_k, out_noise)

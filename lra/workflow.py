@@ -101,6 +101,26 @@ def infer_files(config: dict, results: str = "results") -> list[str]:
     return [f"{run_dir(r, results)}/infer/{stem}.csv" for r in runs(config)]
 
 
+# The figures of a run (`<run>/figures/<name>.png`, rule plots) and of a grid (`figures/<name>.png`
+# beside summary.tsv, rule grid_plots).
+RUN_FIGURES = ("training", "accuracy", "confusion", "per_class", "label_issues", "uncertainty")
+GRID_FIGURES = ("accuracy_vs_k", "accuracy_vs_noise")
+
+
+def is_grid(config: dict) -> bool:
+    """A list for any grid key (an embeddings dataset ignores `encoder`) asks for the grid figures."""
+    keys = [k for k in GRID_KEYS if not (k == "encoder" and is_embeddings(config))]
+    return any(isinstance(config[k], (list, tuple)) for k in keys)
+
+
+def figure_files(config: dict, results: str = "results") -> list[str]:
+    """Every run's figures, and the grid figures when the config has a grid."""
+    files = [f"{run_dir(r, results)}/figures/{name}.png" for r in runs(config) for name in RUN_FIGURES]
+    if is_grid(config):
+        files += [f"{results}/figures/{name}.png" for name in GRID_FIGURES]
+    return files
+
+
 def shard_names(config: dict) -> list[str]:
     return [f"{i:05d}" for i in range(int(config["embed"]["shards"]))]
 

@@ -11,17 +11,7 @@ from .conftest import TINY, planned_rules, snakemake, write_config
 
 pytestmark = pytest.mark.slow
 
-GRID = {**TINY, "noise": ["sym-0.4", "asym-0.3"]}
 UPSTREAM = {"data", "embed", "index", "noise"}
-
-
-@pytest.fixture(scope="module")
-def default_run(tmp_path_factory):
-    """The embedded default's DAG (digits, pixels) with tiny training, over a grid of two noises."""
-    work = tmp_path_factory.mktemp("default")
-    cfg = write_config(work / "tiny.yaml", GRID)
-    snakemake(work, configs=[cfg])
-    return work, cfg
 
 
 def test_the_dag_writes_every_stage_and_a_summary_row_per_run(default_run):
@@ -65,7 +55,8 @@ def test_a_second_configfile_merges_over_the_first(default_run):
 def test_a_new_k_reruns_neighbours_and_what_follows_only(default_run):
     work, cfg = default_run
     plan = snakemake(work, "-n", "--config", "knn_k=5", configs=[cfg])
-    assert planned_rules(plan) == {"neighbors", "train", "predict", "score", "clean_labels", "report", "all"}
+    assert planned_rules(plan) == {"neighbors", "train", "predict", "score", "clean_labels", "report", "plots",
+                                   "grid_plots", "all"}
     manifest = work / "results/digits/manifest.parquet"
     before = manifest.stat().st_mtime_ns
     snakemake(work, "--config", "knn_k=5", configs=[cfg])

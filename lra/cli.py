@@ -7,7 +7,7 @@ import json
 import logging
 import sys
 
-from .errors import LraError
+from .errors import LraError, Stopped
 
 
 def _json(text: str):
@@ -60,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = _stage(sub, "train", "train the LRA denoiser", "manifest", "labels", "neighbors", "out", features=True)
     s.add_argument("--params", type=_json, default={}, help="train hyperparameters as JSON")
+    s.add_argument("--checkpoint-minutes", type=float, default=5.0,
+                   help="save train.ckpt beside --out this often (0: only on SIGTERM); a rerun resumes from it")
 
     s = _stage(sub, "predict", "DDIM predictions for every item", "manifest", "model", "out", features=True)
     s.add_argument("--params", type=_json, default={}, help="ddim_steps, samples, eta, seed, device, batch_size")
@@ -93,7 +95,8 @@ def run(args: argparse.Namespace) -> None:
     elif args.stage == "neighbors":
         stages.neighbors(args.manifest, args.features, args.index, args.k, args.out, args.device)
     elif args.stage == "train":
-        stages.train(args.manifest, args.labels, args.features, args.neighbors, args.out, args.params)
+        stages.train(args.manifest, args.labels, args.features, args.neighbors, args.out, args.params,
+                     args.checkpoint_minutes)
     elif args.stage == "predict":
         stages.predict(args.manifest, args.features, args.model, args.out, **args.params)
     elif args.stage == "score":
@@ -112,6 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
     try:
         run(args)
+    except Stopped as exc:  # SIGTERM/SIGINT: checkpoint saved; non-zero so SLURM and Snakemake rerun the job
+        print(f"lra {args.stage}: {exc}", file=sys.stderr)
+        return 128 + exc.signum
     except LraError as exc:
         print(f"lra {args.stage}: error: {exc}", file=sys.stderr)
         return 2

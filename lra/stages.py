@@ -278,11 +278,17 @@ def load_neighbors(path, ids) -> np.ndarray:
 
 # --- diffusion: train, predict ------------------------------------------------------------------
 
-def train(manifest, labels, feature_paths: list[str], neighbors_path, out, params: dict | None = None) -> dict:
-    """Candidates from neighbours + observed labels → trained denoiser (model.pt, selected on val)."""
+def train(manifest, labels, feature_paths: list[str], neighbors_path, out, params: dict | None = None,
+          checkpoint_minutes: float = 5.0) -> dict:
+    """Candidates from neighbours + observed labels → trained denoiser (model.pt, selected on val).
+
+    Resumable: saves `train.ckpt` beside `out` every `checkpoint_minutes` and on SIGTERM (then
+    exits non-zero); a rerun with the same inputs and params resumes from it, and it is removed
+    once `out` is written (`lra.diffusion.checkpoint`)."""
     import torch
 
     from .diffusion import TrainConfig, candidates, train as fit
+    from .diffusion.checkpoint import Checkpoint, fingerprint
     from .diffusion.train import selected_epoch
 
     params = dict(params or {})
@@ -300,14 +306,32 @@ def train(manifest, labels, feature_paths: list[str], neighbors_path, out, param
     val_labels = _selection_labels(val, labels, select_on, manifest)
     log.info("train: %d items, %d candidates each, %d classes, %d val items scored on %s labels",
              len(train_ids), cand.shape[1], len(m.classes), len(val), select_on)
-    model, _, history = fit(x[:len(train_ids)], cand, agree, len(m.classes), cfg,
-                            x[len(train_ids):] if len(val) else None, val_labels, log=log.info)
-    state = {"state_dict": {k: v.cpu() for k, v in model.state_dict().items()}, "hparams": model.hparams,
-             "train_config": {**params, "select_on": select_on}, "classes": m.classes, "history": history,
-             "selected_epoch": selected_epoch(history)}
+    key = fingerprint({**params, "select_on": select_on, "classes": m.classes}, x, observed, nb_rows, val_labels)
+    with Checkpoint(checkpoint_path(out), key, checkpoint_minutes, log=log.info) as ckpt:
+        model, _, history = fit(x[:len(train_ids)], cand, agree, len(m.classes), cfg,
+                                x[len(train_ids):] if len(val) else None, val_labels, log=log.info, checkpoint=ckpt)
+    state = {"state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
+             **_plain({"hparams": model.hparams, "train_config": {**params, "select_on": select_on},
+                       "classes": m.classes, "history": history, "selected_epoch": selected_epoch(history)})}
     with atomic_path(out) as tmp:
         torch.save(state, tmp)
+    ckpt.remove()
     return state
+
+
+def _plain(values: dict) -> dict:
+    """The same values as fresh JSON objects. Pickle (torch.save) memoises strings by identity, so
+    equal values built along different paths (CLI or Python, resumed or not) would otherwise save
+    to different bytes."""
+    import json
+
+    return json.loads(json.dumps(values))
+
+
+def checkpoint_path(model_path) -> Path:
+    """`{run}/model.pt` → `{run}/train.ckpt`: beside the model, not a declared output (Snakemake
+    deletes a failed job's outputs, and this file must outlive a killed job)."""
+    return Path(model_path).with_name("train.ckpt")
 
 
 def _selection_labels(val: pd.DataFrame, labels, select_on: str, manifest) -> np.ndarray | None:

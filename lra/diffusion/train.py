@@ -19,6 +19,7 @@ import torch
 from torch.nn import functional as F_
 from tqdm import tqdm
 
+from .checkpoint import Checkpoint, Position, restore_training, training_state
 from .model import Denoiser
 from .sample import predict, read_out
 from .schedule import CosineSchedule
@@ -136,10 +137,12 @@ class Selection:
 
 
 def train(fp: np.ndarray, cand: np.ndarray, agree: np.ndarray, num_classes: int, cfg: TrainConfig,
-          val_fp: np.ndarray | None = None, val_labels: np.ndarray | None = None, log=print):
+          val_fp: np.ndarray | None = None, val_labels: np.ndarray | None = None, log=print,
+          checkpoint: Checkpoint | None = None):
     """Train a denoiser on train features `fp` with candidate labels; select a checkpoint by its
     validation accuracy against `val_labels` (observed labels unless clean ones are given), see
-    `Selection`.
+    `Selection`. With `checkpoint`, resume from its saved state and save at step and epoch
+    boundaries (`lra.diffusion.checkpoint`): same results, interrupted or not.
 
     Returns (model, schedule, history) with the selected weights loaded."""
     device = resolve_device(cfg.device)
@@ -162,11 +165,25 @@ def train(fp: np.ndarray, cand: np.ndarray, agree: np.ndarray, num_classes: int,
     use_amp = cfg.amp and device.type == "cuda"
     history, step = [], 0
     selection = Selection(0 if val_labels is None else len(val_labels), cfg.select_tolerance)
-    for epoch in tqdm(range(1, epochs + 1), desc="train", unit="epoch", mininterval=2):
+    start = Position()
+    saved = checkpoint.take_train_state() if checkpoint is not None else None
+    if saved is not None:
+        start, history = restore_training(saved, model, opt, g, selection)
+        step = start.step
+        log(f"resumed from checkpoint at epoch {start.epoch} (step {step})")
+
+    def snapshot(position: Position) -> dict:
+        return training_state(model, opt, g, selection, history, position)
+
+    for epoch in tqdm(range(start.epoch, epochs + 1), desc="train", unit="epoch", mininterval=2,
+                      initial=start.epoch - 1, total=epochs):
         model.train()
-        perm = torch.randperm(N, generator=g)
-        losses = []  # kept on the device: a per-step .item() would wait for the GPU every step
-        for b in range(per_epoch):
+        if epoch == start.epoch and start.perm is not None:  # resuming inside this epoch
+            perm, losses, first = start.perm, start.losses, start.batch
+        else:
+            perm, losses, first = torch.randperm(N, generator=g), [], 0
+        # losses stay on the device: a per-step .item() would wait for the GPU every step
+        for b in range(first, per_epoch):
             idx = perm[b * B:(b + 1) * B]
             j = torch.randint(0, K, (len(idx),), generator=g)
             y_hat, w = cand_t[idx, j], weight_t[idx, j]
@@ -177,6 +194,8 @@ def train(fp: np.ndarray, cand: np.ndarray, agree: np.ndarray, num_classes: int,
             loss = optimizer_step(step_fn, model, opt, schedule, x[idx], y_hat, w, t, eps, lr, cfg.grad_clip, use_amp)
             losses.append(loss)
             step += 1
+            if checkpoint is not None:
+                checkpoint.boundary(Position(epoch, b + 1, step, perm, losses), snapshot)
         epoch_loss = 0.0
         for value in torch.stack(losses).tolist():  # one host sync per epoch, summed in step order as before
             epoch_loss += value
@@ -188,6 +207,8 @@ def train(fp: np.ndarray, cand: np.ndarray, agree: np.ndarray, num_classes: int,
                 record["selected"] = True
             log(f"epoch {epoch}: loss {record['loss']:.4f} val_accuracy {acc:.4f}")
         history.append(record)
+        if checkpoint is not None and epoch < epochs:  # after the last epoch, finishing is quicker
+            checkpoint.boundary(Position(epoch + 1, 0, step), snapshot)
     if selection.state is not None:
         model.load_state_dict(selection.state)
     model.eval()

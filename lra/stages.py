@@ -361,25 +361,53 @@ def load_model(path):
 
 
 def predict(manifest, feature_paths: list[str], model_path, out, ddim_steps: int = 10, samples: int = 0,
-            eta: float = 0.0, seed: int = 0, device: str = "auto", batch_size: int = 4096) -> pd.DataFrame:
+            eta: float = 0.0, seed: int = 0, device: str = "auto", batch_size: int = 4096,
+            chunk_rows: int = 65536) -> pd.DataFrame:
     """DDIM predictions for every item: deterministic class and ŷ_0, plus, with `samples` = n,
-    the vote frequencies of n stochastic trajectories, their majority class and entropy."""
+    the vote frequencies of n stochastic trajectories, their majority class and entropy.
+
+    Resumable (`lra.chunks`): rows are predicted `chunk_rows` at a time (rounded up to whole
+    batches, so chunking never changes a batch) into `<out>.chunks/`, each chunk keyed by the
+    model file, the result-changing params and its rows' ids, draw keys and features; a rerun
+    after a kill reuses the finished chunks. An item's draws depend only on its key
+    (`lra.diffusion.draws`), so the result is the same bytes, interrupted or not."""
     import torch
 
-    from .diffusion.sample import predict as sample, read_out
+    from .chunks import Chunks, digest, file_digest
+    from .diffusion.sample import predict as sample
     from .diffusion.train import resolve_device
 
     m = load_manifest(manifest, feature_paths)
     ids = m.frame["id"].to_numpy(str)
+    splits = m.frame["split"].to_numpy(str)
     x = features.load(feature_paths, ids)
-    dev = resolve_device(device)
-    model, schedule, _ = load_model(model_path)
-    model.to(dev)
-    schedule.to(dev)
-    y0, votes = sample(model, schedule, torch.as_tensor(x, device=dev), steps=ddim_steps, batch_size=batch_size,
-                       samples=samples, eta=eta, seed=seed, keys=item_keys(m))
-    C = len(m.classes)
-    cols = {"id": pa.array(ids), "split": pa.array(m.frame["split"].to_numpy(str)),
+    keys = item_keys(m)
+    rows = -(-max(1, int(chunk_rows)) // batch_size) * batch_size
+    starts = range(0, max(1, len(ids)), rows)
+    base = digest(file_digest(model_path), [ddim_steps, samples, eta, seed, batch_size], str(x.dtype))
+    chunks = Chunks(out, [digest(base, ids[s:s + rows], keys[s:s + rows], x[s:s + rows]) for s in starts])
+    todo = chunks.todo()
+    log.info("predict: %d rows in %d chunk(s), %d to compute", len(ids), len(starts), len(todo))
+    if todo:
+        dev = resolve_device(device)
+        model, schedule, _ = load_model(model_path)
+        model.to(dev)
+        schedule.to(dev)
+        for n, i in enumerate(todo, 1):
+            s = slice(starts[i], starts[i] + rows)
+            y0, votes = sample(model, schedule, torch.as_tensor(x[s], device=dev), steps=ddim_steps,
+                               batch_size=batch_size, samples=samples, eta=eta, seed=seed, keys=keys[s])
+            chunks.write(i, _prediction_table(ids[s], splits[s], y0, votes, samples, len(m.classes)))
+            log.info("predict: chunk %d of %d done (%d/%d to compute)", i + 1, len(starts), n, len(todo))
+    chunks.assemble({"ddim_steps": ddim_steps, "samples": samples, "eta": eta})
+    chunks.remove()
+    return read_table(out).to_pandas()
+
+
+def _prediction_table(ids, splits, y0, votes, samples: int, C: int) -> pa.Table:
+    from .diffusion.sample import read_out
+
+    cols = {"id": pa.array(ids), "split": pa.array(splits),
             "predicted": pa.array(read_out(y0).numpy()),
             "y0": pa.FixedSizeListArray.from_arrays(pa.array(y0.numpy().reshape(-1)), C)}
     if votes is not None:
@@ -389,9 +417,7 @@ def predict(manifest, feature_paths: list[str], model_path, out, ddim_steps: int
         cols["class_frequencies"] = pa.FixedSizeListArray.from_arrays(pa.array(p.reshape(-1).astype(np.float32)), C)
         cols["majority"] = pa.array(p.argmax(axis=1))
         cols["entropy"] = pa.array(entropy.astype(np.float32))
-    table = pa.table(cols)
-    write_table(table, out, metadata={"ddim_steps": ddim_steps, "samples": samples, "eta": eta})
-    return table.to_pandas()
+    return pa.table(cols)
 
 
 def item_keys(m: datasets.Manifest) -> np.ndarray:

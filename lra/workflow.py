@@ -109,3 +109,26 @@ def noise_features(config: dict, dataset: str, noise: str, results: str = "resul
 def as_json(value) -> str:
     """Stable JSON for rule params (a changed value reruns the rule and what follows it)."""
     return json.dumps(value, sort_keys=True)
+
+
+# Keys of the train block that change how a job runs, not what it computes.
+TRAIN_RUN_KEYS = ("checkpoint_minutes",)
+
+
+def without_run_keys(train: dict) -> dict:
+    """The train block without `TRAIN_RUN_KEYS`: what the rule's tracked params carry."""
+    return {k: v for k, v in train.items() if k not in TRAIN_RUN_KEYS}
+
+
+class Untracked:
+    """A rule param that reaches the shell command (str) but never reruns a job: Snakemake's
+    params trigger records only builtin values, and its repr is constant besides."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __repr__(self) -> str:
+        return "Untracked()"

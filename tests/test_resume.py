@@ -139,7 +139,7 @@ def one_thread():
 
 def _train(inputs, out: Path, minutes: float = 0, **params):
     stages.train(inputs["manifest"], inputs["labels"], [str(inputs["features"])], inputs["neighbors"], out,
-                 {**PARAMS, "epochs": 6, **params}, checkpoint_minutes=minutes)
+                 {**PARAMS, "epochs": 6, "eval_every": 2, **params}, checkpoint_minutes=minutes)
     return out.read_bytes()
 
 
@@ -154,6 +154,7 @@ def _kill_after(monkeypatch, boundaries: int):
             raise SystemExit("killed")
 
     monkeypatch.setattr(ckpt_mod.Checkpoint, "boundary", boundary)
+    return seen
 
 
 def test_the_checkpoint_interval_does_not_change_the_results(inputs, tmp_path):
@@ -181,15 +182,39 @@ def test_a_checkpoint_of_other_params_or_damaged_is_not_resumed(inputs, tmp_path
     assert "is unreadable" in caplog.text and "training from scratch" in caplog.text
 
 
+def test_a_checkpoint_that_does_not_fit_the_model_changes_nothing(tmp_path):
+    from lra.diffusion import Denoiser
+    from lra.diffusion.checkpoint import Checkpoint, Position, training_state
+    from lra.diffusion.train import Selection
+
+    def parts(F):
+        torch.manual_seed(F)
+        model = Denoiser(3, 4, F=F, T=10)
+        return model, torch.optim.Adam(model.parameters()), torch.Generator(), Selection(10)
+
+    Checkpoint(tmp_path / "c.ckpt", "key").save(training_state(*parts(8), [], Position(2, 0, 5)))
+    logged = []
+    model, opt, g, sel = parts(16)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    assert Checkpoint(tmp_path / "c.ckpt", "key", log=logged.append).resume(model, opt, g, sel) is None
+    assert "does not fit this run" in logged[-1] and "training from scratch" in logged[-1]
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
 def test_a_kill_at_any_boundary_resumes_to_the_same_bytes(inputs, tmp_path, monkeypatch):
     reference = _train(inputs, tmp_path / "ref" / "model.pt")
-    for n in (1, 7, 8, 9, 40):  # first step; end of epoch 1's steps; epoch boundary; next step; later
+    steps = int((pd.read_parquet(inputs["manifest"])["split"] == "train").sum()) // PARAMS["batch_size"]
+    killed_at = []
+    # first step; last step of epoch 1; epoch boundary; first step of epoch 2; after validation and selection
+    for n in (1, steps, steps + 1, steps + 2, 3 * (steps + 1) + 4):
         out = tmp_path / f"kill{n}" / "model.pt"
         with monkeypatch.context() as mp:
-            _kill_after(mp, n)
+            seen = _kill_after(mp, n)
             with pytest.raises(SystemExit):
                 _train(inputs, out, minutes=1e-9)
+        killed_at.append((seen[-1].epoch, seen[-1].batch))
         assert _train(inputs, out) == reference, n
+    assert killed_at[:4] == [(1, 1), (1, steps), (2, 0), (2, 1)]
 
 
 # --- predict ------------------------------------------------------------------------------------

@@ -84,25 +84,26 @@ def training_state(model, optimizer, generator: torch.Generator, selection, hist
 
 def restore_training(state: dict, model, optimizer, generator: torch.Generator, selection) -> tuple[Position, list]:
     """Load `training_state`'s dict into freshly built objects; returns (position, history).
-    Checks every model tensor's name and shape first, so a mismatch changes nothing."""
-    saved = state["model"]
+    Reads every part and checks the model's tensor names and shapes before changing anything, so a
+    state that does not fit raises KeyError or ValueError and leaves the objects as they were."""
+    weights, moments, rng, kept, p = (state[k] for k in ("model", "optimizer", "rng", "selection", "position"))
+    history = list(state["history"])
     current = model.state_dict()
-    if set(saved) != set(current) or any(saved[k].shape != current[k].shape for k in current):
+    if set(weights) != set(current) or any(weights[k].shape != current[k].shape for k in current):
         raise ValueError("its model does not match this configuration")
+    if len(moments["param_groups"]) != len(optimizer.param_groups):
+        raise ValueError("its optimizer does not match this configuration")
     device = next(model.parameters()).device
-    model.load_state_dict(saved)
-    optimizer.load_state_dict(state["optimizer"])  # moves the moments to the parameters' device
-    generator.set_state(state["rng"]["generator"])
-    torch.set_rng_state(state["rng"]["torch"])
-    if state["rng"]["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["rng"]["cuda"])
-    selection.best_acc = state["selection"]["best_acc"]
-    selection.state = state["selection"]["state"]
-    if selection.state is not None:
-        selection.state = {k: v.to(device) for k, v in selection.state.items()}
-    p = state["position"]
+    model.load_state_dict(weights)
+    optimizer.load_state_dict(moments)  # moves the moments to the parameters' device
+    generator.set_state(rng["generator"])
+    torch.set_rng_state(rng["torch"])
+    if rng["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(rng["cuda"])
+    selection.best_acc = kept["best_acc"]
+    selection.state = None if kept["state"] is None else {k: v.to(device) for k, v in kept["state"].items()}
     losses = [] if p["losses"] is None else list(p["losses"].to(device).unbind())
-    return Position(p["epoch"], p["batch"], p["step"], p["perm"], losses), list(state["history"])
+    return Position(p["epoch"], p["batch"], p["step"], p["perm"], losses), history
 
 
 def _to_cpu(obj):
@@ -131,7 +132,7 @@ class Checkpoint:
         self.extra: dict = {}  # more state to carry in every save (e.g. training rounds)
         self.loaded: dict | None = None
         self._read = False
-        self._train_taken = False
+        self._resumed = False
         self.stop_signal: int | None = None
         self._last_save = time.monotonic()
         self._saved_at: tuple | None = None  # (epoch, batch) of the last save or load
@@ -179,14 +180,22 @@ class Checkpoint:
         self.extra = dict(state.get("extra", {}))
         return state
 
-    def take_train_state(self) -> dict | None:
-        """The loaded training-loop state, once: the first `train` call resumes from it, a later
-        one (a next round) starts afresh."""
-        state = None if self._train_taken else (self.load() or {}).get("train")
-        self._train_taken = True
-        if state is not None:
-            self._saved_at = (state["position"]["epoch"], state["position"]["batch"])
-        return state
+    def resume(self, model, optimizer, generator: torch.Generator, selection) -> tuple[Position, list] | None:
+        """Restore the loaded training-loop state into the loop's objects and log where it resumes;
+        None (train from scratch) without one, or when it does not fit. Only once: a later `train`
+        call (a next round) starts afresh."""
+        state = None if self._resumed else (self.load() or {}).get("train")
+        self._resumed = True
+        if state is None:
+            return None
+        try:
+            position, history = restore_training(state, model, optimizer, generator, selection)
+        except (KeyError, TypeError, ValueError) as exc:
+            self.log(f"checkpoint {self.path} does not fit this run ({exc}); training from scratch")
+            return None
+        self._saved_at = (position.epoch, position.batch)
+        self.log(f"resumed from checkpoint at epoch {position.epoch} (step {position.step})")
+        return position, history
 
     def save(self, train_state: dict) -> None:
         """Write atomically (a kill mid-write leaves the previous checkpoint) and durably."""

@@ -19,7 +19,7 @@ import torch
 from torch.nn import functional as F_
 from tqdm import tqdm
 
-from .checkpoint import Checkpoint, Position, restore_training, training_state
+from .checkpoint import Checkpoint, Position, training_state
 from .model import Denoiser
 from .sample import predict, read_out
 from .schedule import CosineSchedule
@@ -166,11 +166,10 @@ def train(fp: np.ndarray, cand: np.ndarray, agree: np.ndarray, num_classes: int,
     history, step = [], 0
     selection = Selection(0 if val_labels is None else len(val_labels), cfg.select_tolerance)
     start = Position()
-    saved = checkpoint.take_train_state() if checkpoint is not None else None
-    if saved is not None:
-        start, history = restore_training(saved, model, opt, g, selection)
+    resumed = checkpoint.resume(model, opt, g, selection) if checkpoint is not None else None
+    if resumed is not None:
+        start, history = resumed
         step = start.step
-        log(f"resumed from checkpoint at epoch {start.epoch} (step {step})")
 
     def snapshot(position: Position) -> dict:
         return training_state(model, opt, g, selection, history, position)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import threads
+
 
 def knn_vote(neighbor_labels: np.ndarray, num_classes: int) -> np.ndarray:
     """Majority of the k neighbour labels; ties go to the class whose first vote ranks nearest."""
@@ -52,14 +54,15 @@ def cleanlab_issues(labels: np.ndarray, oof_proba: np.ndarray) -> np.ndarray:
     """cleanlab's find_label_issues (confident learning) on out-of-fold probabilities."""
     from cleanlab.filter import find_label_issues
 
-    return find_label_issues(labels, oof_proba)
+    return find_label_issues(labels, oof_proba, n_jobs=threads.get())
 
 
 def clean_learning(x_train, y_train, x_test, num_classes: int, seed: int = 0) -> np.ndarray:
     """cleanlab's CleanLearning around the logistic regression: drop found issues, retrain."""
     from cleanlab.classification import CleanLearning
 
-    cl = CleanLearning(_logistic(seed), seed=seed, verbose=False).fit(x_train, y_train)
+    cl = CleanLearning(_logistic(seed), seed=seed, verbose=False,
+                       find_label_issues_kwargs={"n_jobs": threads.get()}).fit(x_train, y_train)
     return _proba(cl.clf, x_test, num_classes)
 
 
@@ -69,7 +72,8 @@ def datalab_relabel(x_train, y_train, x_test, num_classes: int, seed: int = 0) -
     from cleanlab import Datalab
 
     lab = Datalab(data={"label": y_train}, label_name="label", verbosity=0)
-    lab.find_issues(features=np.ascontiguousarray(x_train), issue_types={"label": {}})
+    jobs = {"clean_learning_kwargs": {"find_label_issues_kwargs": {"n_jobs": threads.get()}}}
+    lab.find_issues(features=np.ascontiguousarray(x_train), issue_types={"label": jobs})
     issues = lab.get_issues("label")
     relabelled = np.where(issues["is_label_issue"].to_numpy(), issues["predicted_label"].to_numpy(), y_train)
     return linear_probe(x_train, relabelled.astype(np.int64), x_test, num_classes, seed)

@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .io import atomic_path, read_metadata, write_table
+from .io import atomic_path, read_metadata, read_schema, read_table, write_table
 
 
 def digest(*parts) -> str:
@@ -61,7 +61,10 @@ class Chunks:
         if not self.paths[i].exists():
             return False
         try:
-            return read_metadata(self.paths[i]).get("key") == self.keys[i]
+            if read_metadata(self.paths[i]).get("key") != self.keys[i]:
+                return False
+            read_table(self.paths[i])  # every page against its checksum
+            return True
         except Exception:  # a damaged file is recomputed, not trusted
             return False
 
@@ -70,11 +73,11 @@ class Chunks:
 
     def assemble(self, metadata: dict) -> None:
         """Stream the chunks, in order, into `out` with `metadata` (one chunk in memory at a time)."""
-        schema = pq.read_schema(self.paths[0]).remove_metadata() if self.paths else pa.schema([])
+        schema = read_schema(self.paths[0]).remove_metadata() if self.paths else pa.schema([])
         schema = schema.with_metadata({b"lra": json.dumps(metadata).encode()})
-        with atomic_path(self.out) as tmp, pq.ParquetWriter(tmp, schema) as writer:
+        with atomic_path(self.out) as tmp, pq.ParquetWriter(tmp, schema, write_page_checksum=True) as writer:
             for p in self.paths:
-                writer.write_table(pq.read_table(p).replace_schema_metadata(schema.metadata))
+                writer.write_table(read_table(p).replace_schema_metadata(schema.metadata))
 
     def remove(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)

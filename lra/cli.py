@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 
+from . import threads
 from .errors import LraError, Stopped
 
 
@@ -22,6 +23,9 @@ def _stage(sub, name: str, help: str, *files: str, features: bool = False):
     s = sub.add_parser(name, help=help)
     for f in files:
         s.add_argument(f"--{f}", required=True)
+    s.add_argument("--threads", type=int, default=None,
+                   help="threads of every pool (torch, FAISS, BLAS, pyarrow, workers); default: OMP_NUM_THREADS, "
+                        "else the CPUs this process may use")
     if features:
         s.add_argument("--features", nargs="+", required=True, help="feature Parquet shard(s)")
     return s
@@ -105,16 +109,29 @@ def run(args: argparse.Namespace) -> None:
     elif args.stage == "report":
         print(stages.report(args.metrics, args.out, args.mean).to_string(index=False))
     elif args.stage == "show":
-        import pandas as pd
+        from .io import OUTPUT_FIX, read_csv
 
-        print(pd.read_csv(args.summary, sep="\t").to_string(index=False, float_format="%.4f"))
+        print(read_csv(args.summary, "the summary table", OUTPUT_FIX, sep="\t").to_string(index=False, float_format="%.4f"))
+
+
+def _libraries(args: argparse.Namespace) -> tuple[str, ...]:
+    """Libraries with thread pools a stage uses, loaded before it runs so their pools are set."""
+    if args.stage == "embed":
+        return ("torch",) if args.encoder.startswith("open_clip") else ()
+    return {"train": ("torch",), "predict": ("torch",), "score": ("torch",),  # cleanlab's Datalab loads torch
+            "index": ("faiss",), "neighbors": ("faiss",)}.get(args.stage, ())
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
+    log = logging.getLogger("lra")
     try:
+        if args.stage != "show":
+            threads.apply(args.threads, _libraries(args))
         run(args)
+        if args.stage != "show":
+            log.info("threads used: %s", threads.describe())
     except Stopped as exc:  # SIGTERM/SIGINT: checkpoint saved; non-zero so SLURM and Snakemake rerun the job
         print(f"lra {args.stage}: {exc}", file=sys.stderr)
         return 128 + exc.signum

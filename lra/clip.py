@@ -10,7 +10,7 @@ folder (open_clip_config.json plus weights).
 Images go through the model's own evaluation preprocessing in DataLoader workers; the forward pass
 runs under fp16/bf16 autocast on CUDA. Rows come back float32 and L2-normalised.
 
-Options (config `embed.options`): batch_size, num_workers (null: CPUs - 1, at most 8),
+Options (config `embed.options`): batch_size, num_workers (null: the job's threads - 1, at most 8),
 precision (auto: fp16 on CUDA, fp32 on CPU; fp32, fp16, bf16), device (auto, cpu, cuda, cuda:N),
 model_config (a JSON architecture file), cache_dir (where tagged weights are cached).
 """
@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
 
+from . import threads
 from .errors import LraError
 from .images import BadImage, open_image
 
@@ -69,7 +69,12 @@ class OpenClipEncoder:
         self.device = device
         self.precision = precision
         self.batch_size = int(batch_size)
+        limit = threads.get() - 1  # one thread runs the model
         self.num_workers = default_workers() if num_workers is None else int(num_workers)
+        if self.num_workers > limit:
+            log.warning("embed.options.num_workers %d capped at %d: the job has %d thread(s), one runs the model; "
+                        "raise embed.threads for more workers", self.num_workers, limit, limit + 1)
+            self.num_workers = limit
         size = getattr(model.visual, "image_size", 224)
         self.image_size = int(size[0] if isinstance(size, (tuple, list)) else size)
 
@@ -152,10 +157,10 @@ class OpenClipEncoder:
     def encode(self, frame, skipped: list | None = None, progress=None) -> np.ndarray:
         """L2-normalised float32 rows of `frame`'s images. With a `skipped` list, unreadable images
         become NaN rows and are appended to it as `BadImage`; without one, the first raises."""
-        from tqdm import tqdm
+        from .progress import progress as _progress
 
         out = None
-        bar = progress or tqdm(total=len(frame), desc=f"open_clip {self.name}", unit="img", mininterval=2)
+        bar = progress or _progress(total=len(frame), desc=f"open_clip {self.name}", unit="images")
         rows, ids = frame.index.tolist(), frame["id"].astype(str).tolist()
         try:
             for images, pos, reasons in self.loader(frame):
@@ -206,8 +211,6 @@ def resolve_device(device: str | None) -> str:
 
 
 def default_workers() -> int:
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS
-        cpus = os.cpu_count() or 1
-    return max(1, min(8, cpus - 1))
+    """DataLoader workers: the job's threads but one (the model's), at most 8. A worker decodes
+    with one thread and blocks once its batches are queued, so the job keeps to its threads."""
+    return max(0, min(8, threads.get() - 1))

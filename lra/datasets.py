@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 
 from .errors import LraError
+from .io import INPUT_FIX, iter_parquet, read_csv, read_schema, read_table
 
 SPLITS = ("train", "val", "test")
 BUNDLED = ("digits",)
@@ -105,7 +105,7 @@ def _folder(spec: dict, seed: int) -> Manifest:
     csv = Path(_required(spec, "csv", "the CSV listing path,label,split")).expanduser().resolve()
     if not csv.exists():
         raise LraError(f"{csv}: dataset CSV not found (config key dataset.csv)")
-    df = pd.read_csv(csv, dtype=str, keep_default_na=False)
+    df = read_csv(csv, "the dataset CSV (config key dataset.csv)", INPUT_FIX, dtype=str, keep_default_na=False)
     _require_columns(df, ["path", "label", "split"], csv)
     splits = _parse_splits(df["split"], csv)
     label, clean, classes = encode_labels(df, spec.get("classes"), csv)
@@ -126,14 +126,17 @@ def _folder(spec: dict, seed: int) -> Manifest:
 
 # --- precomputed embeddings -------------------------------------------------------------------
 
+EMBEDDINGS = "the embeddings file (config key dataset.path)"
+
+
 def _embeddings(spec: dict, seed: int) -> Manifest:
     path = Path(_required(spec, "path", "the Parquet file of embeddings")).expanduser().resolve()
     if not path.exists():
         raise LraError(f"{path}: embeddings Parquet not found (config key dataset.path)")
-    names = pq.read_schema(path).names
+    names = read_schema(path, EMBEDDINGS, INPUT_FIX).names
     _require_columns(pd.DataFrame(columns=names), ["id", "split", "label", "embedding"], path)
     columns = [c for c in ("id", "split", "label", "clean_label") if c in names]
-    df = pq.read_table(path, columns=columns).to_pandas()
+    df = read_table(path, columns, what=EMBEDDINGS, fix=INPUT_FIX).to_pandas()
     df = df.astype({c: str for c in columns if c != "id"}).replace({"None": "", "nan": "", "<NA>": ""})
     _check_embeddings(path)
     ids = df["id"].astype(str)
@@ -152,7 +155,7 @@ def _check_embeddings(path: Path) -> None:
     from .features import embedding_matrix
 
     offset, dim = 0, None
-    for batch in pq.ParquetFile(path).iter_batches(columns=["embedding"], batch_size=65536):
+    for batch in iter_parquet(path, EMBEDDINGS, ["embedding"], 65536, INPUT_FIX):
         x = embedding_matrix(batch.column(0), path, offset)
         if dim is not None and x.shape[1] != dim:
             raise LraError(f"{path} row {offset}: embedding has {x.shape[1]} values, earlier rows {dim}")

@@ -10,10 +10,10 @@ from __future__ import annotations
 import re
 
 import numpy as np
-from tqdm import tqdm
 
 from .errors import LraError
 from .images import BadImage, open_image
+from .progress import progress as _progress
 
 
 def slug(spec: str) -> str:
@@ -28,38 +28,46 @@ class PixelsEncoder:
         self.size = size
         self.mean = self.std = None
 
-    def _raw(self, frame, desc: str, skipped: list | None) -> np.ndarray:
+    def _raw(self, frame, skipped: list | None, bar) -> np.ndarray:
         out = np.full((len(frame), 3 * self.size * self.size), np.nan, np.float32)
         items = zip(frame["source"].tolist(), frame.index.tolist(), frame["id"].tolist())
-        for i, (src, row, item_id) in enumerate(tqdm(list(items), desc=desc, unit="img", mininterval=2)):
+        for i, (src, row, item_id) in enumerate(items):
             try:
                 im = open_image(src, row, item_id)
             except BadImage as bad:
                 if skipped is None:
                     raise
                 skipped.append(bad)
-                continue
-            out[i] = np.asarray(im.resize((self.size, self.size), resample=3), np.float32).reshape(-1) / 255.0
+            else:
+                out[i] = np.asarray(im.resize((self.size, self.size), resample=3), np.float32).reshape(-1) / 255.0
+            bar.update(1)
         return out
 
     def fit(self, frame, skipped: list | None = None, chunk_rows: int = 8192) -> None:
         """Mean and standard deviation of the train split, streamed chunk by chunk."""
         train = frame[frame["split"] == "train"]
         n, s1, s2 = 0, 0.0, 0.0
-        for start in range(0, len(train), chunk_rows):
-            x = self._raw(train.iloc[start:start + chunk_rows], "pixels: train statistics", skipped)
-            x = x[np.isfinite(x).all(axis=1)].astype(np.float64)
-            n, s1, s2 = n + len(x), s1 + x.sum(axis=0), s2 + (x * x).sum(axis=0)
+        with _progress(total=len(train), desc="pixels: train statistics", unit="images") as bar:
+            for start in range(0, len(train), chunk_rows):
+                x = self._raw(train.iloc[start:start + chunk_rows], skipped, bar)
+                x = x[np.isfinite(x).all(axis=1)].astype(np.float64)
+                n, s1, s2 = n + len(x), s1 + x.sum(axis=0), s2 + (x * x).sum(axis=0)
         if n == 0:
             raise LraError("pixels encoder: no readable train image to compute the pixel statistics from")
         self.mean = (s1 / n).astype(np.float32)
         var = np.maximum(s2 / n - (s1 / n) ** 2, 0.0)
         self.std = (np.sqrt(var) + 1e-3).astype(np.float32)  # constant pixels (digit borders) must not blow up
 
-    def encode(self, frame, skipped: list | None = None) -> np.ndarray:
+    def encode(self, frame, skipped: list | None = None, progress=None) -> np.ndarray:
         """L2-normalised rows; with a `skipped` list, unreadable images become NaN rows and are
-        appended to it as `BadImage` errors instead of raising."""
-        x = (self._raw(frame, "pixels: embed", skipped) - self.mean) / self.std
+        appended to it as `BadImage` errors instead of raising. `progress`: a bar to advance
+        (`lra.progress`), else one of its own."""
+        bar = progress or _progress(total=len(frame), desc="pixels: embed", unit="images")
+        try:
+            x = (self._raw(frame, skipped, bar) - self.mean) / self.std
+        finally:
+            if progress is None:
+                bar.close()
         return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 

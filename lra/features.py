@@ -11,10 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from .errors import LraError
-from .io import write_table
+from .io import iter_parquet, parquet_file, read_metadata, read_schema, read_table, write_table
+
+# Feature files are embed outputs, or for dataset.kind embeddings the user's own file.
+WHAT = "the feature file"
+FIX = "delete it so Snakemake rebuilds it (a file of yours, dataset.path: copy it again)"
 
 
 def to_table(ids, x: np.ndarray, dtype: str = "float32") -> pa.Table:
@@ -63,8 +66,7 @@ def read(paths, ids=None, normalize: bool = True) -> tuple[np.ndarray, np.ndarra
         paths = [paths]
     all_ids, blocks = [], []
     for path in paths:
-        f = pq.ParquetFile(path)
-        for batch in f.iter_batches(columns=["id", "embedding"], batch_size=65536):
+        for batch in iter_parquet(path, WHAT, ["id", "embedding"], 65536, FIX):
             all_ids.append(np.asarray(batch.column(0).to_pylist(), dtype=object).astype(str))
             blocks.append(embedding_matrix(batch.column(1), path))
     found = np.concatenate(all_ids) if all_ids else np.empty(0, dtype=str)
@@ -93,11 +95,9 @@ def align(found: np.ndarray, wanted: np.ndarray, where) -> np.ndarray:
 
 def skipped_ids(paths) -> set[str]:
     """Ids the embed stage left out of these shards (unreadable images under bad_images: skip)."""
-    from .io import read_metadata
-
     if isinstance(paths, (str, Path)):
         paths = [paths]
-    return {s["id"] for path in paths for s in read_metadata(path).get("skipped", [])}
+    return {s["id"] for path in paths for s in read_metadata(path, WHAT, FIX).get("skipped", [])}
 
 
 def l2_normalize(x: np.ndarray) -> np.ndarray:
@@ -111,7 +111,7 @@ def read_ids(paths) -> list[np.ndarray]:
     """The id column of each shard (one array per path), without reading any embedding."""
     if isinstance(paths, (str, Path)):
         paths = [paths]
-    return [np.asarray(pq.read_table(p, columns=["id"]).column(0).to_pylist(), dtype=object).astype(str)
+    return [np.asarray(read_table(p, ["id"], what=WHAT, fix=FIX).column(0).to_pylist(), dtype=object).astype(str)
             for p in paths]
 
 
@@ -124,9 +124,8 @@ def iter_batches(paths, batch_size: int = 65536, normalize: bool = True, dtype=n
     if isinstance(paths, (str, Path)):
         paths = [paths]
     for path in paths:
-        f = pq.ParquetFile(path)
         offset = 0
-        for batch in f.iter_batches(columns=["id", "embedding"], batch_size=batch_size):
+        for batch in iter_parquet(path, WHAT, ["id", "embedding"], batch_size, FIX):
             ids = np.asarray(batch.column(0).to_pylist(), dtype=object).astype(str)
             x = embedding_matrix(batch.column(1), path, offset)
             offset += len(ids)
@@ -188,7 +187,7 @@ def read_compact(paths, ids=None, dtype: str = "float16", normalize: bool = True
 def stored_dtype(paths) -> str:
     """float16 when the shards store half precision (embed.dtype: float16), else float32."""
     for path in paths:
-        t = pq.read_schema(path).field("embedding").type
+        t = read_schema(path, WHAT, FIX).field("embedding").type
         return "float16" if pa.types.is_float16(t.value_type) else "float32"
     return "float32"
 
@@ -202,8 +201,7 @@ def load(paths, ids) -> np.ndarray:
 def dim(paths) -> int:
     """Embedding length from the first non-empty shard (0 when all are empty)."""
     for path in paths:
-        f = pq.ParquetFile(path)
-        if f.metadata.num_rows:
-            first = next(f.iter_batches(columns=["embedding"], batch_size=1))
+        if parquet_file(path, WHAT, FIX).metadata.num_rows:
+            first = next(iter_parquet(path, WHAT, ["embedding"], 1, FIX))
             return embedding_matrix(first.column(0), path).shape[1]
     return 0

@@ -105,10 +105,15 @@ def from_file(path, frame) -> np.ndarray:
     row, or per manifest row, in manifest order (CIFAR's files: the first 45,000 train images)."""
     from pathlib import Path
 
+    from .io import load_npy
+
     path = Path(path)
     if not path.exists():
         raise LraError(f"{path}: noise file not found (config key noise_files)")
-    labels = np.load(path, allow_pickle=False).astype(np.int64).reshape(-1)
+    labels = load_npy(path, "the noise file (config key noise_files)")
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise LraError(f"{path}: the noise file holds {labels.dtype} values; it needs integer class labels")
+    labels = labels.astype(np.int64).reshape(-1)
     split = frame["split"].to_numpy()
     for rows in (split == "train", split != "test", np.ones(len(split), bool)):
         if rows.sum() == len(labels):

@@ -194,7 +194,11 @@ def cifar_n(spec: dict, seed: int) -> Manifest:
 # --- shared: image lists ------------------------------------------------------------------
 
 def _read_lines(path: Path) -> list[str]:
-    return [line.strip() for line in _need(path, "list file").read_text().splitlines() if line.strip()]
+    from .io import INPUT_FIX, reading
+
+    with reading(path, "the list file", "text", INPUT_FIX):
+        text = _need(path, "list file").read_text()
+    return [line.strip() for line in text.splitlines() if line.strip()]
 
 
 def _check_files(paths: list[str], listed_in: Path) -> None:

@@ -17,7 +17,7 @@ def summary(metrics_paths: list[str]) -> pd.DataFrame:
     and the F1 of the wrong-label flags (ours, cleanlab's) where the true train labels are known."""
     rows = []
     for path in metrics_paths:
-        m = read_json(path)
+        m = read_json(path, "the run metrics")
         row = {**{k: m["run"].get(k, 0 if k == "seed" else None) for k in RUN}, "n_test": m["n_test"], "lra": m["accuracy"]}
         if "accuracy_stochastic" in m:
             row["lra_stochastic"] = m["accuracy_stochastic"]

@@ -17,9 +17,9 @@ import logging
 from typing import Iterable, Iterator
 
 import numpy as np
-from tqdm import tqdm
 
 from .errors import LraError
+from .progress import progress
 
 log = logging.getLogger("lra")
 
@@ -103,9 +103,11 @@ def build_index(batches: Iterable[tuple[np.ndarray, np.ndarray]], n: int, dim: i
                            "use fewer IVF lists, fewer PQ bits, or Flat")
         index.train(np.ascontiguousarray(sample, dtype=np.float32))
     added = 0
-    for ids, x in tqdm(batches, desc=f"index {desc}", unit="block", mininterval=2):
-        index.add_with_ids(np.ascontiguousarray(x, dtype=np.float32), np.ascontiguousarray(ids, dtype=np.int64))
-        added += len(ids)
+    with progress(total=n, desc=f"index {desc}", unit="vectors") as bar:
+        for ids, x in batches:
+            index.add_with_ids(np.ascontiguousarray(x, dtype=np.float32), np.ascontiguousarray(ids, dtype=np.int64))
+            added += len(ids)
+            bar.update(len(ids))
     if added != n:
         raise LraError(f"index: {added} vectors added, {n} expected; the feature shards do not match the manifest")
     set_search_params(index, nprobe, ef_search)

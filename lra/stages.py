@@ -14,7 +14,9 @@ import pyarrow as pa
 
 from . import baselines, datasets, features, metrics, noise as noise_mod, retrieval
 from .errors import LraError
-from .io import atomic_path, read_json, read_metadata, read_table, write_frame, write_json, write_table
+from .io import (atomic_path, load_torch, read_index, read_metadata, read_table, short_reason, write_frame,
+                 write_json, write_table)
+from .progress import progress
 
 log = logging.getLogger("lra")
 
@@ -32,9 +34,9 @@ def data(spec: dict, out, seed: int = 0) -> datasets.Manifest:
 
 def load_manifest(path, feature_paths=None) -> datasets.Manifest:
     """The manifest; given feature shards, without the items their embed left out (bad_images: skip)."""
-    frame = read_table(path, required=["id", "split", "source", "label", "clean_label"]).to_pandas()
+    frame = read_table(path, required=["id", "split", "source", "label", "clean_label"], what="the manifest").to_pandas()
     frame["clean_label"] = frame["clean_label"].astype("Int64")
-    meta = read_metadata(path)
+    meta = read_metadata(path, "the manifest")
     if feature_paths is not None:
         skipped = features.skipped_ids(feature_paths)
         if skipped:
@@ -64,7 +66,7 @@ def noise(manifest, spec: str, out, seed: int = 0, class_map: dict | None = None
 
 
 def load_observed(path, ids) -> np.ndarray:
-    t = read_table(path, required=["id", "observed_label"]).to_pandas()
+    t = read_table(path, required=["id", "observed_label"], what="the label file").to_pandas()
     return t["observed_label"].to_numpy()[features.align(t["id"].astype(str).to_numpy(), np.asarray(ids, str), path)]
 
 
@@ -114,10 +116,12 @@ def embed(manifest, encoder: str, out, shard: int = 0, num_shards: int = 1, dtyp
         enc = encoders.get(encoder, **options)
         if hasattr(enc, "fit"):
             enc.fit(m.frame, [] if skip else None)
+        bar = progress(total=sum(len(block[starts[i]:starts[i] + chunk_rows]) for i in todo),
+                       desc=f"embed {encoder}", unit="images")
         for i in todo:
             rows = m.frame.iloc[block[starts[i]:starts[i] + chunk_rows]]
             skipped = [] if skip else None
-            x = enc.encode(rows, skipped)
+            x = enc.encode(rows, skipped, progress=bar)
             ok = np.isfinite(x).all(axis=1)
             bad = [{"id": b.item_id, "source": b.source, "reason": b.reason} for b in skipped or []]
             if not skip and not ok.all():
@@ -125,6 +129,7 @@ def embed(manifest, encoder: str, out, shard: int = 0, num_shards: int = 1, dtyp
             cache.mkdir(parents=True, exist_ok=True)
             features.write(rows["id"].to_numpy(str)[ok], x[ok], chunk_paths[i], "float32",
                            meta={"key": keys[i], "skipped": bad})
+        bar.close()
     meta = _assemble(chunk_paths, out, dtype, {"encoder": encoder, "shard": shard, "num_shards": num_shards,
                                                "rows": int(len(block))})
     _write_skipped(out, meta["skipped"], skip)
@@ -169,15 +174,18 @@ def _chunk_done(path: Path, key: str) -> bool:
         return False
 
 
+CHUNK, CHUNK_FIX = "the embed chunk", "delete it (its chunk is recomputed on the next run)"
+
+
 def _assemble(chunk_paths: list[Path], out: Path, dtype: str, meta: dict) -> dict:
     """Chunks → the part file, streamed one chunk at a time, renamed into place when complete."""
     import json
 
     import pyarrow.parquet as pq
 
-    skipped = [s for p in chunk_paths for s in read_metadata(p)["skipped"]]
+    skipped = [s for p in chunk_paths for s in read_metadata(p, CHUNK, CHUNK_FIX)["skipped"]]
     meta = {**meta, "skipped": skipped}
-    tables = (pq.read_table(p) for p in chunk_paths)
+    tables = (read_table(p, what=CHUNK, fix=CHUNK_FIX) for p in chunk_paths)
     first = next(tables, None)
     if first is None:
         features.write([], np.empty((0, 1), np.float32), out, dtype, meta)
@@ -185,7 +193,7 @@ def _assemble(chunk_paths: list[Path], out: Path, dtype: str, meta: dict) -> dic
     dim = first.schema.field("embedding").type.list_size
     schema = features.to_table([], np.empty((0, dim), np.float32), dtype).schema
     schema = schema.with_metadata({b"lra": json.dumps(meta).encode()})
-    with atomic_path(out) as tmp, pq.ParquetWriter(tmp, schema) as writer:
+    with atomic_path(out) as tmp, pq.ParquetWriter(tmp, schema, write_page_checksum=True) as writer:
         writer.write_table(_cast(first, schema))
         for t in tables:
             writer.write_table(_cast(t, schema))
@@ -237,13 +245,11 @@ def neighbors(manifest, feature_paths: list[str], index_path, k: int, out, devic
 
     Queries stream shard by shard; only the (N, k) result is held, never all features.
     """
-    import faiss
-
     m = load_manifest(manifest, feature_paths)
     ids = m.frame["id"].to_numpy(str)
     is_train = m.frame["split"].to_numpy() == "train"
     train_ids = ids[is_train]
-    idx = faiss.read_index(str(index_path))
+    idx = read_index(index_path)
     if idx.ntotal != len(train_ids):
         raise LraError(f"{index_path}: index holds {idx.ntotal} items, manifest has {len(train_ids)} train items; rebuild the index")
     retrieval.check_k(idx, k, exclude_self=True)
@@ -253,8 +259,10 @@ def neighbors(manifest, feature_paths: list[str], index_path, k: int, out, devic
     sims = np.full((len(ids), k), np.nan, np.float32)
     rows = np.full((len(ids), k), -1, np.int64)
     target = features.stored_positions(feature_paths, ids)  # each id maps to exactly one stored row
-    for t, x in features.iter_wanted(feature_paths, target, batch_size=retrieval.SEARCH_BATCH):
-        sims[t], rows[t] = retrieval.neighbors(idx, x, k, self_pos[t])
+    with progress(total=len(ids), desc=f"neighbors k={k}", unit="items") as bar:
+        for t, x in features.iter_wanted(feature_paths, target, batch_size=retrieval.SEARCH_BATCH):
+            sims[t], rows[t] = retrieval.neighbors(idx, x, k, self_pos[t])
+            bar.update(len(t))
     if (rows < 0).any():
         bad = int(np.flatnonzero((rows < 0).any(axis=1))[0])
         raise LraError(f"{index_path}: the index found fewer than {k} neighbours for item {ids[bad]!r}; "
@@ -269,7 +277,7 @@ def neighbors(manifest, feature_paths: list[str], index_path, k: int, out, devic
 
 def load_neighbors(path, ids) -> np.ndarray:
     """The (len(ids), k) neighbour id matrix for `ids`."""
-    t = read_table(path, required=["id", "neighbors"])
+    t = read_table(path, required=["id", "neighbors"], what="the neighbour table")
     col = t.column("neighbors").combine_chunks()
     k = col.type.list_size
     nb = np.asarray(col.flatten().to_numpy(zero_copy_only=False), dtype=str).reshape(-1, k)
@@ -349,13 +357,18 @@ def _selection_labels(val: pd.DataFrame, labels, select_on: str, manifest) -> np
 
 
 def load_model(path):
-    import torch
-
     from .diffusion import CosineSchedule, Denoiser
 
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    state = load_torch(path, "the model")
+    if not isinstance(state, dict) or not {"hparams", "state_dict"} <= set(state):
+        raise LraError(f"{path}: not a model written by lra train (no hparams/state_dict); "
+                       "delete it so Snakemake retrains it")
     model = Denoiser(**state["hparams"])
-    model.load_state_dict(state["state_dict"])
+    try:
+        model.load_state_dict(state["state_dict"])
+    except RuntimeError as exc:  # written by an lra whose denoiser differs from this one
+        raise LraError(f"{path}: the model does not fit this lra's denoiser ({short_reason(exc)}); "
+                       "delete it so Snakemake retrains it") from None
     model.eval()
     return model, CosineSchedule(state["hparams"]["T"]), state
 
@@ -384,21 +397,21 @@ def predict(manifest, feature_paths: list[str], model_path, out, ddim_steps: int
     keys = item_keys(m)
     rows = -(-max(1, int(chunk_rows)) // batch_size) * batch_size
     starts = range(0, max(1, len(ids)), rows)
+    model, schedule, _ = load_model(model_path)  # a missing or damaged model fails here, clearly
     base = digest(file_digest(model_path), [ddim_steps, samples, eta, seed, batch_size], str(x.dtype))
     chunks = Chunks(out, [digest(base, ids[s:s + rows], keys[s:s + rows], x[s:s + rows]) for s in starts])
     todo = chunks.todo()
     log.info("predict: %d rows in %d chunk(s), %d to compute", len(ids), len(starts), len(todo))
-    if todo:
-        dev = resolve_device(device)
-        model, schedule, _ = load_model(model_path)
-        model.to(dev)
-        schedule.to(dev)
-        for n, i in enumerate(todo, 1):
+    dev = resolve_device(device)
+    model.to(dev)
+    schedule.to(dev)
+    with progress(total=sum(len(ids[starts[i]:starts[i] + rows]) for i in todo), desc="predict", unit="items") as bar:
+        for i in todo:
             s = slice(starts[i], starts[i] + rows)
             y0, votes = sample(model, schedule, torch.as_tensor(x[s], device=dev), steps=ddim_steps,
                                batch_size=batch_size, samples=samples, eta=eta, seed=seed, keys=keys[s])
             chunks.write(i, _prediction_table(ids[s], splits[s], y0, votes, samples, len(m.classes)))
-            log.info("predict: chunk %d of %d done (%d/%d to compute)", i + 1, len(starts), n, len(todo))
+            bar.update(len(ids[s]))
     chunks.assemble({"ddim_steps": ddim_steps, "samples": samples, "eta": eta})
     chunks.remove()
     return read_table(out).to_pandas()
@@ -438,7 +451,7 @@ def score(manifest, labels, feature_paths: list[str], neighbors_path, prediction
     """Test accuracy of LRA and of the baselines on the same features; the training-label issue table."""
     m = load_manifest(manifest, feature_paths)
     f = m.frame
-    pred = read_table(predictions, required=["id", "split", "predicted", "y0"]).to_pandas()
+    pred = read_table(predictions, required=["id", "split", "predicted", "y0"], what="the prediction table").to_pandas()
     pred = pred.iloc[features.align(pred["id"].astype(str).to_numpy(), f["id"].to_numpy(str), predictions)]
     truth = f["clean_label"].fillna(f["label"]).to_numpy(dtype=np.int64)
     observed = load_observed(labels, f["id"].to_numpy(str))

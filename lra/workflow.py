@@ -13,6 +13,7 @@ import json
 
 from .encoders import slug
 from .errors import LraError
+from .versions import code_version  # noqa: F401  (rule params: code=lw.code_version("<stage>"))
 
 GRID_KEYS = ("encoder", "noise", "knn_k", "seed")
 
@@ -104,6 +105,13 @@ def noise_features(config: dict, dataset: str, noise: str, results: str = "resul
     if not needs_features(noise):
         return []
     return feature_files(config, dataset, next(iter(encoders(config))), results)
+
+
+def noise_threads(config: dict, noise: str) -> int:
+    """PMD noise fits a classifier on the features (BLAS): the heavy stages' threads; others need one."""
+    from .noise import needs_features
+
+    return int(config["threads"]) if needs_features(noise) else 1
 
 
 def as_json(value) -> str:

@@ -14,6 +14,11 @@ import pandas as pd
 import pytest
 import yaml
 
+# Torch trains inside this process too: idle OpenMP threads sleep instead of spinning (what `lra`
+# does for its stages, lra.threads). On a loaded shared machine the toy training test took 130 s
+# with spinning threads and 16 s without.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 

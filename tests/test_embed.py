@@ -29,11 +29,11 @@ def _count_encode(monkeypatch, kill_after=None):
     calls = []
     original = encoders.PixelsEncoder.encode
 
-    def encode(self, frame, skipped=None):
+    def encode(self, frame, skipped=None, **kw):
         if kill_after is not None and len(calls) == kill_after:
             raise Killed()
         calls.append(len(frame))
-        return original(self, frame, skipped)
+        return original(self, frame, skipped, **kw)
 
     monkeypatch.setattr(encoders.PixelsEncoder, "encode", encode)
     return calls

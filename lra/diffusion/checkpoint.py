@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import Stopped
-from ..io import atomic_path
+from ..errors import LraError, Stopped
+from ..io import atomic_path, load_torch
 
 FORMAT = 1  # bump when the layout changes: older checkpoints are then discarded
 
@@ -143,6 +143,8 @@ class Checkpoint:
         if threading.current_thread() is threading.main_thread():
             for s in self.STOP_SIGNALS:
                 self._previous[s] = signal.signal(s, self._request_stop)
+        every = f"every {self.interval / 60:g} min and " if self.interval > 0 else ""
+        self.log(f"checkpoints to {self.path}: {every}on SIGTERM")
         return self
 
     def __exit__(self, *exc):
@@ -168,10 +170,10 @@ class Checkpoint:
         if not self.path.exists():
             return None
         try:
-            state = torch.load(self.path, map_location="cpu", weights_only=True)
+            state = load_torch(self.path, "the training checkpoint", fix="ignored: training from scratch")
             ok = isinstance(state, dict) and state.get("format") == FORMAT
-        except Exception as exc:  # damaged or foreign: our own scratch file, so just start over
-            self.log(f"checkpoint {self.path} is unreadable ({type(exc).__name__}: {exc}); training from scratch")
+        except LraError as exc:  # damaged or foreign: our own scratch file, so just start over
+            self.log(str(exc))
             return None
         if not ok or state.get("fingerprint") != self.fingerprint:
             self.log(f"checkpoint {self.path} is of other inputs or params; training from scratch")

@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 import torch
 from torch.nn import functional as F_
-from tqdm import tqdm
 
+from ..progress import progress
 from .checkpoint import Checkpoint, Position, training_state
 from .model import Denoiser
 from .sample import predict, read_out
@@ -174,8 +174,7 @@ def train(fp: np.ndarray, cand: np.ndarray, agree: np.ndarray, num_classes: int,
     def snapshot(position: Position) -> dict:
         return training_state(model, opt, g, selection, history, position)
 
-    for epoch in tqdm(range(start.epoch, epochs + 1), desc="train", unit="epoch", mininterval=2,
-                      initial=start.epoch - 1, total=epochs):
+    for epoch in progress(range(start.epoch, epochs + 1), desc="train", unit="epochs"):  # resumed: those left
         model.train()
         if epoch == start.epoch and start.perm is not None:  # resuming inside this epoch
             perm, losses, first = start.perm, start.losses, start.batch

@@ -9,6 +9,7 @@ rule train:
     params:
         train=lambda w: lw.as_json({**lw.without_run_keys(config["train"]), "seed": int(w.seed), "device": config["device"]}),
         checkpoint_minutes=lw.Untracked(config["train"]["checkpoint_minutes"]),
+        code=lw.code_version("train"),
     threads: config["threads"]
     log:
         "logs/{dataset}/train/{encoder}/{noise}/k{k}/seed{seed}.log",
@@ -21,7 +22,7 @@ rule train:
     shell:
         "exec python -m lra train --manifest {input.manifest} --labels {input.labels} --features {input.features}"
         " --neighbors {input.neighbors} --params {params.train:q} --checkpoint-minutes {params.checkpoint_minutes}"
-        " --out {output} 2> {log}"
+        " --threads {threads} --out {output} 2> {log}"
 
 
 rule predict:
@@ -33,6 +34,7 @@ rule predict:
         f"{RUN}/predictions.parquet",
     params:
         predict=lambda w: lw.as_json({**config["predict"], "seed": int(w.seed), "device": config["device"]}),
+        code=lw.code_version("predict"),
     threads: config["threads"]
     log:
         "logs/{dataset}/predict/{encoder}/{noise}/k{k}/seed{seed}.log",
@@ -42,4 +44,4 @@ rule predict:
         ENV
     shell:
         "python -m lra predict --manifest {input.manifest} --features {input.features} --model {input.model}"
-        " --params {params.predict:q} --out {output} 2> {log}"
+        " --params {params.predict:q} --threads {threads} --out {output} 2> {log}"

@@ -8,6 +8,7 @@ rule embed:
         shards=config["embed"]["shards"],
         dtype=config["embed"]["dtype"],
         options=lw.as_json(lw.embed_options(config)),
+        code=lw.code_version("embed"),
     threads: config["embed"]["threads"]
     resources:
         mem_mb=config["embed"]["mem_mb"],
@@ -20,4 +21,4 @@ rule embed:
     shell:
         "python -m lra embed --manifest {input} --encoder {params.spec:q} --shard $((10#{wildcards.shard}))"
         " --num-shards {params.shards} --dtype {params.dtype} --options {params.options:q}"
-        " --out {output} 2> {log}"
+        " --threads {threads} --out {output} 2> {log}"

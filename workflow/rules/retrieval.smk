@@ -6,6 +6,7 @@ rule index:
         f"{RESULTS}/{{dataset}}/index/{{encoder}}.faiss",
     params:
         index_type=config["index"],
+        code=lw.code_version("index"),
     threads: config["threads"]
     log:
         "logs/{dataset}/index/{encoder}.log",
@@ -15,7 +16,7 @@ rule index:
         ENV
     shell:
         "python -m lra index --manifest {input.manifest} --features {input.features}"
-        " --index-type {params.index_type:q} --out {output} 2> {log}"
+        " --index-type {params.index_type:q} --threads {threads} --out {output} 2> {log}"
 
 
 rule neighbors:
@@ -27,6 +28,7 @@ rule neighbors:
         f"{RESULTS}/{{dataset}}/neighbors/{{encoder}}/k{{k}}.parquet",
     params:
         device=config["device"],
+        code=lw.code_version("neighbors"),
     threads: config["threads"]
     log:
         "logs/{dataset}/neighbors/{encoder}/k{k}.log",
@@ -36,4 +38,4 @@ rule neighbors:
         ENV
     shell:
         "python -m lra neighbors --manifest {input.manifest} --features {input.features} --index {input.index}"
-        " -k {wildcards.k} --device {params.device} --out {output} 2> {log}"
+        " -k {wildcards.k} --device {params.device} --threads {threads} --out {output} 2> {log}"

@@ -12,16 +12,19 @@ rule score:
         run=lambda w: lw.as_json({"dataset": w.dataset, "encoder": w.encoder, "noise": w.noise, "k": int(w.k),
                                   "seed": int(w.seed)}),
         baselines=config["baselines"],
+        code=lw.code_version("score"),
     threads: config["threads"]
     log:
         "logs/{dataset}/score/{encoder}/{noise}/k{k}/seed{seed}.log",
+    benchmark:
+        "logs/{dataset}/score/{encoder}/{noise}/k{k}/seed{seed}.bench.tsv"
     conda:
         ENV
     shell:
         "python -m lra score --manifest {input.manifest} --labels {input.labels} --features {input.features}"
         " --neighbors {input.neighbors} --predictions {input.predictions} --run {params.run:q}"
         " --seed {wildcards.seed} --baselines {params.baselines} --metrics {output.metrics}"
-        " --issues {output.issues} 2> {log}"
+        " --issues {output.issues} --threads {threads} 2> {log}"
 
 
 rule report:
@@ -30,9 +33,14 @@ rule report:
     output:
         summary=f"{RESULTS}/summary.tsv",
         mean=f"{RESULTS}/summary_mean.tsv",
+    params:
+        code=lw.code_version("report"),
+    threads: 1
     log:
         "logs/report.log",
+    benchmark:
+        "logs/report.bench.tsv"
     conda:
         ENV
     shell:
-        "python -m lra report {input} --out {output.summary} --mean {output.mean} > {log} 2>&1"
+        "python -m lra report {input} --out {output.summary} --mean {output.mean} --threads {threads} > {log} 2>&1"

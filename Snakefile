@@ -10,12 +10,18 @@ configfile: "config.yaml"
 validate(config, "workflow/schemas/config.schema.yaml")
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/embed.smk"
 include: "workflow/rules/retrieval.smk"
 include: "workflow/rules/diffusion.smk"
 include: "workflow/rules/score.smk"
+include: "workflow/rules/export.smk"
+include: "workflow/rules/infer.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:

@@ -76,9 +76,28 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--baselines", nargs="*", default=list(BASELINES), help="baselines to score on the same features")
     s.add_argument("--seed", type=int, default=0)
 
+    s = _stage(sub, "clean", "predictions → cleaned.csv: the dataset in its own columns, flagged labels "
+               "relabelled, dropped or kept", "manifest", "labels", "predictions", "out", features=True)
+    s.add_argument("--params", type=_json, default={},
+                   help='the clean policy as JSON: {"action": "relabel" | "drop" | "keep", "max_p_given": 0.2}')
+
+    s = _stage(sub, "infer", "a run's predictions for new images: path, predicted, p_predicted, entropy, top5",
+               "run", "out")
+    given = s.add_mutually_exclusive_group(required=True)
+    given.add_argument("--images", help="CSV with a path column (paths relative to the CSV's folder)")
+    given.add_argument("--features", help="Parquet with id, embedding (for runs on a dataset of kind embeddings)")
+    s.add_argument("--device", default="auto")
+    s.add_argument("--batch-size", type=int, default=4096, help="items per DDIM batch")
+
     s = _stage(sub, "report", "metrics.json files → summary.tsv (+ summary_mean.tsv over seeds)", "out")
     s.add_argument("--mean", default=None, help="also write per-cell mean, sd and count over seeds here")
     s.add_argument("metrics", nargs="+")
+
+    _stage(sub, "plots", "a run's figures: training, accuracy, confusion, per-class, label issues, uncertainty",
+           "manifest", "model", "predictions", "metrics", "issues", "out-dir")
+
+    _stage(sub, "grid-plots", "summary_mean.tsv → accuracy vs k and vs noise spec (mean ± sd over seeds)",
+           "summary-mean", "out-k", "out-noise")
 
     s = sub.add_parser("show", help="print summary.tsv as an aligned table")
     s.add_argument("summary")
@@ -106,8 +125,16 @@ def run(args: argparse.Namespace) -> None:
     elif args.stage == "score":
         stages.score(args.manifest, args.labels, args.features, args.neighbors, args.predictions,
                      args.metrics, args.issues, args.run, args.seed, args.baselines)
+    elif args.stage == "clean":
+        stages.clean(args.manifest, args.labels, args.predictions, args.features, args.out, **args.params)
+    elif args.stage == "infer":
+        stages.infer(args.run, args.out, args.images, args.features, args.device, args.batch_size)
     elif args.stage == "report":
         print(stages.report(args.metrics, args.out, args.mean).to_string(index=False))
+    elif args.stage == "plots":
+        stages.plots(args.manifest, args.model, args.predictions, args.metrics, args.issues, args.out_dir)
+    elif args.stage == "grid-plots":
+        stages.grid_plots(args.summary_mean, args.out_k, args.out_noise)
     elif args.stage == "show":
         from .io import OUTPUT_FIX, read_csv
 
@@ -118,7 +145,8 @@ def _libraries(args: argparse.Namespace) -> tuple[str, ...]:
     """Libraries with thread pools a stage uses, loaded before it runs so their pools are set."""
     if args.stage == "embed":
         return ("torch",) if args.encoder.startswith("open_clip") else ()
-    return {"train": ("torch",), "predict": ("torch",), "score": ("torch",),  # cleanlab's Datalab loads torch
+    return {"train": ("torch",), "predict": ("torch",), "infer": ("torch",),
+            "score": ("torch",),  # cleanlab's Datalab loads torch
             "index": ("faiss",), "neighbors": ("faiss",)}.get(args.stage, ())
 
 

@@ -15,37 +15,31 @@ known and is used for scoring and, for synthetic noise, as the label the noise i
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from . import paper_datasets
 from .errors import LraError
 from .io import INPUT_FIX, iter_parquet, read_csv, read_schema, read_table
+from .manifest import (SPLITS, Manifest, check_splits, encode_labels, name as _name, parse_splits,
+                       require_columns, required as _required, stratified_split)
 
-SPLITS = ("train", "val", "test")
+__all__ = ["BUNDLED", "DIGITS_PREFIX", "KINDS", "SPLITS", "Manifest", "build", "encode_labels", "image_paths",
+           "load_digit", "read_image_csv", "stratified_split"]
+
 BUNDLED = ("digits",)
 DIGITS_PREFIX = "sklearn-digits:"
-
-
-@dataclass
-class Manifest:
-    frame: pd.DataFrame  # id, split, source, label, clean_label (Int64, <NA> when unknown)
-    classes: list[str]
-    meta: dict  # kind, name, and for `embeddings` the features path
 
 
 def build(spec: dict, seed: int = 0) -> Manifest:
     """Build the manifest of the dataset described by the config's `dataset` block."""
     kind = spec.get("kind", "bundled")
-    from .paper_datasets import KINDS as PAPER_KINDS
-
-    builders = {"bundled": _bundled, "folder": _folder, "embeddings": _embeddings, **PAPER_KINDS}
-    if kind not in builders:
-        raise LraError(f"config key dataset.kind: unknown kind {kind!r}; use one of {', '.join(builders)}")
-    manifest = builders[kind](spec, seed)
-    _check_splits(manifest, spec, seed)
+    if kind not in KINDS:
+        raise LraError(f"config key dataset.kind: unknown kind {kind!r}; use one of {', '.join(KINDS)}")
+    manifest = KINDS[kind](spec, seed)
+    check_splits(manifest, spec, seed)
     return manifest
 
 
@@ -86,42 +80,45 @@ def load_digit(source: str):
     return Image.fromarray((pixels * (255 / 16)).astype(np.uint8), mode="L")
 
 
-def stratified_split(y: np.ndarray, val_fraction: float, test_fraction: float, seed: int) -> np.ndarray:
-    """Assign each item to train/val/test, the same fractions within every class."""
-    rng = np.random.default_rng(seed)
-    split = np.full(len(y), "train", dtype=object)
-    for c in np.unique(y):
-        idx = rng.permutation(np.flatnonzero(y == c))
-        n_test = int(round(test_fraction * len(idx)))
-        n_val = int(round(val_fraction * len(idx)))
-        split[idx[:n_test]] = "test"
-        split[idx[n_test:n_test + n_val]] = "val"
-    return split
-
-
 # --- folder of images with a CSV ------------------------------------------------------------
 
 def _folder(spec: dict, seed: int) -> Manifest:
     csv = Path(_required(spec, "csv", "the CSV listing path,label,split")).expanduser().resolve()
-    if not csv.exists():
-        raise LraError(f"{csv}: dataset CSV not found (config key dataset.csv)")
-    df = read_csv(csv, "the dataset CSV (config key dataset.csv)", INPUT_FIX, dtype=str, keep_default_na=False)
-    _require_columns(df, ["path", "label", "split"], csv)
-    splits = _parse_splits(df["split"], csv)
+    df = read_image_csv(csv, ["path", "label", "split"], "the dataset CSV (config key dataset.csv)")
+    root = Path(spec["root"]).expanduser().resolve() if spec.get("root") else csv.parent
+    splits = parse_splits(df["split"], csv)
     label, clean, classes = encode_labels(df, spec.get("classes"), csv)
-    paths = [str((csv.parent / p).resolve()) if p else "" for p in df["path"]]
-    missing = [(i, p) for i, p in enumerate(paths) if not p or not Path(p).is_file()]
-    if missing:
-        i, p = missing[0]
-        raise LraError(
-            f"{csv} line {i + 2}: image {df['path'].iloc[i]!r} not found (looked for {p}); "
-            f"{len(missing)} of {len(df)} images are missing. Paths are relative to the CSV's folder."
-        )
+    paths = image_paths(df["path"], root, csv)
     frame = pd.DataFrame(
         {"id": [f"{i:08d}" for i in range(len(df))], "split": splits, "source": paths,
          "label": label, "clean_label": clean}
     )
-    return Manifest(frame, classes, {"kind": "folder", "name": _name(spec, csv), "csv": str(csv)})
+    return Manifest(frame, classes, {"kind": "folder", "name": _name(spec, csv), "csv": str(csv), "root": str(root)})
+
+
+def read_image_csv(csv: Path, columns: list[str], what: str) -> pd.DataFrame:
+    """A user's CSV of images, every cell the string exactly as written; fails on a missing or
+    damaged file, a missing column, or no rows."""
+    df = read_csv(csv, what, INPUT_FIX, dtype=str, keep_default_na=False)
+    require_columns(df, columns, csv)
+    if not len(df):
+        raise LraError(f"{csv}: no rows below the header; list at least one image")
+    return df
+
+
+def image_paths(paths: pd.Series, root: Path, csv: Path) -> list[str]:
+    """Absolute image paths of a CSV's `path` column (relative to `root`); fails naming the first
+    missing file and its CSV line."""
+    out = [str((root / p).resolve()) if p else "" for p in paths]
+    missing = [(i, p) for i, p in enumerate(out) if not p or not Path(p).is_file()]
+    if missing:
+        i, p = missing[0]
+        where = "the CSV's folder" if root == csv.parent else f"{root} (config key dataset.root)"
+        raise LraError(
+            f"{csv} line {i + 2}: image {paths.iloc[i]!r} not found (looked for {p or 'an empty path'}); "
+            f"{len(missing)} of {len(out)} images are missing. Paths are relative to {where}."
+        )
+    return out
 
 
 # --- precomputed embeddings -------------------------------------------------------------------
@@ -134,7 +131,7 @@ def _embeddings(spec: dict, seed: int) -> Manifest:
     if not path.exists():
         raise LraError(f"{path}: embeddings Parquet not found (config key dataset.path)")
     names = read_schema(path, EMBEDDINGS, INPUT_FIX).names
-    _require_columns(pd.DataFrame(columns=names), ["id", "split", "label", "embedding"], path)
+    require_columns(pd.DataFrame(columns=names), ["id", "split", "label", "embedding"], path)
     columns = [c for c in ("id", "split", "label", "clean_label") if c in names]
     df = read_table(path, columns, what=EMBEDDINGS, fix=INPUT_FIX).to_pandas()
     df = df.astype({c: str for c in columns if c != "id"}).replace({"None": "", "nan": "", "<NA>": ""})
@@ -142,7 +139,7 @@ def _embeddings(spec: dict, seed: int) -> Manifest:
     ids = df["id"].astype(str)
     if ids.duplicated().any():
         raise LraError(f"{path}: id {ids[ids.duplicated()].iloc[0]!r} appears more than once; ids must be unique")
-    splits = _parse_splits(df["split"], path)
+    splits = parse_splits(df["split"], path)
     label, clean, classes = encode_labels(df, spec.get("classes"), path)
     frame = pd.DataFrame({"id": ids.values, "split": splits, "source": str(path),
                           "label": label, "clean_label": clean})
@@ -170,95 +167,4 @@ def _check_embeddings(path: Path) -> None:
         offset += len(x)
 
 
-# --- shared checks ---------------------------------------------------------------------------
-
-def encode_labels(df: pd.DataFrame, classes: list | None, path: Path):
-    """Map `label` and optional `clean_label` (class names or integers) to class indices."""
-    clean_col = df["clean_label"] if "clean_label" in df else pd.Series([""] * len(df))
-    raw = pd.concat([df["label"], clean_col]).astype(str).str.strip()
-    present = raw[raw != ""]
-    if (df["label"].astype(str).str.strip() == "").any():
-        row = int(np.flatnonzero(df["label"].astype(str).str.strip() == "")[0])
-        raise LraError(f"{path} line {row + 2}: empty label; every row needs a label")
-    integer = present.str.fullmatch(r"-?\d+").all()
-    if classes is not None:
-        classes = [str(c) for c in classes]
-    if integer:
-        values = present.astype(int)
-        n = len(classes) if classes is not None else int(values.max()) + 1
-        names = classes if classes is not None else [str(c) for c in range(n)]
-        lookup = {str(c): c for c in range(n)}
-    else:
-        names = classes if classes is not None else sorted(present.unique())
-        lookup = {c: i for i, c in enumerate(names)}
-
-    def convert(col: pd.Series, column: str) -> pd.Series:
-        out = []
-        for row, value in enumerate(col.astype(str).str.strip()):
-            if value == "":
-                out.append(pd.NA)
-            elif value in lookup:
-                out.append(lookup[value])
-            else:
-                allowed = f"0..{len(names) - 1}" if integer else f"one of the {len(names)} classes"
-                raise LraError(
-                    f"{path} line {row + 2}: {column} {value!r} is out of range (expected {allowed}); "
-                    "fix the row or list every class under config key dataset.classes"
-                )
-        return pd.array(out, dtype="Int64")
-
-    label = np.asarray(convert(df["label"], "label"), dtype=np.int64)
-    clean = convert(clean_col, "clean_label")
-    return label, clean, names
-
-
-def _parse_splits(col: pd.Series, path: Path) -> np.ndarray:
-    values = col.astype(str).str.strip().str.lower()
-    bad = ~values.isin(SPLITS)
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        raise LraError(
-            f"{path} line {row + 2}: unknown split {col.iloc[row]!r}; use train, val or test"
-        )
-    return values.to_numpy(dtype=object)
-
-
-def _check_splits(m: Manifest, spec: dict, seed: int) -> None:
-    """Every split present (carving val from train if needed); test classes seen in train."""
-    f = m.frame
-    if (f["split"] == "val").sum() == 0:
-        train = np.flatnonzero(f["split"] == "train")
-        carved = stratified_split(f["label"].to_numpy()[train], spec.get("val_fraction", 0.1), 0.0, seed)
-        f.loc[train[carved == "val"], "split"] = "val"
-    where = m.meta.get("csv") or m.meta.get("features") or m.meta["name"]
-    for split in ("train", "test"):
-        if (f["split"] == split).sum() == 0:
-            raise LraError(f"{where}: no rows with split={split}; mark some rows {split}")
-    seen = set(f.loc[f["split"] == "train", "label"])
-    test = f[f["split"] == "test"]
-    truth = test["clean_label"].fillna(test["label"]).astype(int)
-    unseen = sorted(set(truth) - seen)
-    if unseen:
-        row = int(test.index[truth.isin(unseen)][0])
-        raise LraError(
-            f"{where} line {row + 2}: test class {m.classes[unseen[0]]!r} never appears among the train "
-            f"labels ({len(unseen)} such class(es)); add train rows of it or drop those test rows"
-        )
-
-
-def _require_columns(df: pd.DataFrame, columns: list[str], path: Path) -> None:
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise LraError(
-            f"{path}: missing column(s) {', '.join(missing)}; it has {', '.join(map(str, df.columns)) or 'none'}"
-        )
-
-
-def _required(spec: dict, key: str, what: str):
-    if not spec.get(key):
-        raise LraError(f"config key dataset.{key} is required for kind {spec.get('kind')!r}: {what}")
-    return spec[key]
-
-
-def _name(spec: dict, path: Path) -> str:
-    return spec.get("name") or path.stem
+KINDS = {"bundled": _bundled, "folder": _folder, "embeddings": _embeddings, **paper_datasets.KINDS}

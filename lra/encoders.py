@@ -58,6 +58,14 @@ class PixelsEncoder:
         var = np.maximum(s2 / n - (s1 / n) ** 2, 0.0)
         self.std = (np.sqrt(var) + 1e-3).astype(np.float32)  # constant pixels (digit borders) must not blow up
 
+    def state(self) -> dict:
+        """The fitted train statistics (float32, base64): stored with the features and the model,
+        so `lra infer` standardises new images exactly as the run's own were."""
+        return {"mean": _pack(self.mean), "std": _pack(self.std)}
+
+    def load_state(self, state: dict) -> None:
+        self.mean, self.std = _unpack(state["mean"]), _unpack(state["std"])
+
     def encode(self, frame, skipped: list | None = None, progress=None) -> np.ndarray:
         """L2-normalised rows; with a `skipped` list, unreadable images become NaN rows and are
         appended to it as `BadImage` errors instead of raising. `progress`: a bar to advance
@@ -69,6 +77,18 @@ class PixelsEncoder:
             if progress is None:
                 bar.close()
         return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def _pack(a: np.ndarray) -> str:
+    import base64
+
+    return base64.b64encode(np.ascontiguousarray(a, "<f4").tobytes()).decode("ascii")
+
+
+def _unpack(text: str) -> np.ndarray:
+    import base64
+
+    return np.frombuffer(base64.b64decode(text), "<f4").astype(np.float32)
 
 
 def get(spec: str, **options):

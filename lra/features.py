@@ -100,6 +100,19 @@ def skipped_ids(paths) -> set[str]:
     return {s["id"] for path in paths for s in read_metadata(path, WHAT, FIX).get("skipped", [])}
 
 
+def encoder_info(paths) -> dict | None:
+    """What made these shards, so `lra infer` can embed new images the same way: the encoder spec,
+    its result-changing options, its fitted state (pixels: the train mean/std) and the storage
+    dtype. None for a user's embeddings file (no encoder)."""
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    meta = read_metadata(paths[0], WHAT, FIX) if paths else {}
+    if "encoder" not in meta:
+        return None
+    return {"spec": meta["encoder"], "options": meta.get("options", {}), "state": meta.get("encoder_state", {}),
+            "dtype": stored_dtype(paths)}
+
+
 def l2_normalize(x: np.ndarray) -> np.ndarray:
     norm = np.linalg.norm(x, axis=1, keepdims=True)
     return (x / np.maximum(norm, 1e-12)).astype(np.float32, copy=False)

@@ -145,16 +145,32 @@ def read_metadata(path, what: str = "the file", fix: str = OUTPUT_FIX) -> dict:
 
 
 def read_table(path, columns: list[str] | None = None, required: list[str] = (), what: str = "the file",
-               fix: str = OUTPUT_FIX) -> pa.Table:
+               fix: str = OUTPUT_FIX, filters=None) -> pa.Table:
     """Read Parquet, failing with one clear message on a missing, damaged or foreign file or a
-    missing column."""
+    missing column. With `filters` (a pyarrow expression) only the matching rows are kept, the
+    file scanned batch by batch."""
     f = parquet_file(path, what, fix)
-    names = f.schema_arrow.names
+    _require(path, f.schema_arrow.names, required)
+    with reading(path, what, "Parquet", fix):
+        if filters is None:
+            return f.read(columns=columns)
+        return pq.read_table(path, columns=columns, filters=filters, page_checksum_verification=True)
+
+
+def read_head(path, n: int, columns: list[str] | None = None, required: list[str] = (), what: str = "the file",
+              fix: str = OUTPUT_FIX) -> pa.Table:
+    """The first `n` rows of a Parquet file (fewer when it is shorter): one decoded batch, never
+    the whole file."""
+    schema = read_schema(path, what, fix)
+    _require(path, schema.names, required)
+    head = next(iter_parquet(path, what, columns, batch_size=n, fix=fix), None)
+    return pa.Table.from_batches([head]) if head is not None else schema.empty_table().select(columns or schema.names)
+
+
+def _require(path, names: list[str], required) -> None:
     missing = [c for c in required if c not in names]
     if missing:
         raise LraError(f"{path}: missing column(s) {', '.join(missing)}; it has {', '.join(names)}")
-    with reading(path, what, "Parquet", fix):
-        return f.read(columns=columns)
 
 
 def read_csv(path, what: str = "the file", fix: str = INPUT_FIX, **options):

@@ -1,6 +1,6 @@
 """The paper's benchmarks as dataset kinds, each read from its documented on-disk layout.
 
-Every loader returns a `lra.datasets.Manifest`: id, split (train/val/test), source (an absolute
+Every loader returns a `lra.manifest.Manifest`: id, split (train/val/test), source (an absolute
 image path, or for CIFAR a `cifar:<batch file>:<index>` record), label (the observed, noisy label
 of the benchmark; clean on val/test where the benchmark gives clean labels there), clean_label
 (nullable; the true label where known). Their real noise is the config's `noise: given`.
@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .datasets import Manifest
+from .manifest import Manifest
 from .errors import LraError
 
 CIFAR_PREFIX = "cifar:"

@@ -128,10 +128,10 @@ def embed(manifest, encoder: str, out, shard: int = 0, num_shards: int = 1, dtyp
                 raise LraError(f"encoder {encoder} returned NaN or inf for manifest row {int(rows.index[~ok][0])}")
             cache.mkdir(parents=True, exist_ok=True)
             features.write(rows["id"].to_numpy(str)[ok], x[ok], chunk_paths[i], "float32",
-                           meta={"key": keys[i], "skipped": bad})
+                           meta={"key": keys[i], "skipped": bad, "encoder_state": getattr(enc, "state", dict)()})
         bar.close()
     meta = _assemble(chunk_paths, out, dtype, {"encoder": encoder, "shard": shard, "num_shards": num_shards,
-                                               "rows": int(len(block))})
+                                               "rows": int(len(block)), "options": _kept_options(options)})
     _write_skipped(out, meta["skipped"], skip)
     if meta["skipped"]:
         log.warning("embed: %d unreadable image(s) left out; listed in %s", len(meta["skipped"]), skipped_path(out))
@@ -143,6 +143,11 @@ def embed(manifest, encoder: str, out, shard: int = 0, num_shards: int = 1, dtyp
 
 # Options that change how fast features are made, not what they are: they do not void a chunk.
 _SPEED_OPTIONS = ("batch_size", "num_workers", "device", "cache_dir")
+
+
+def _kept_options(options: dict) -> dict:
+    """The encoder options `lra infer` needs to rebuild the encoder (not how fast this job ran)."""
+    return {k: v for k, v in options.items() if k not in ("batch_size", "num_workers", "device")}
 
 
 def _embed_key(frame: pd.DataFrame, encoder: str, options: dict) -> str:
@@ -183,8 +188,10 @@ def _assemble(chunk_paths: list[Path], out: Path, dtype: str, meta: dict) -> dic
 
     import pyarrow.parquet as pq
 
-    skipped = [s for p in chunk_paths for s in read_metadata(p, CHUNK, CHUNK_FIX)["skipped"]]
-    meta = {**meta, "skipped": skipped}
+    metas = [read_metadata(p, CHUNK, CHUNK_FIX) for p in chunk_paths]
+    # A fitted encoder's state (pixels: the train mean/std) is the same in every chunk of the key.
+    meta = {**meta, "skipped": [s for m in metas for s in m["skipped"]],
+            "encoder_state": next((m["encoder_state"] for m in metas if m.get("encoder_state")), {})}
     tables = (read_table(p, what=CHUNK, fix=CHUNK_FIX) for p in chunk_paths)
     first = next(tables, None)
     if first is None:
@@ -320,7 +327,8 @@ def train(manifest, labels, feature_paths: list[str], neighbors_path, out, param
                                 x[len(train_ids):] if len(val) else None, val_labels, log=log.info, checkpoint=ckpt)
     state = {"state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
              **_plain({"hparams": model.hparams, "train_config": {**params, "select_on": select_on},
-                       "classes": m.classes, "history": history, "selected_epoch": selected_epoch(history)})}
+                       "classes": m.classes, "history": history, "selected_epoch": selected_epoch(history),
+                       "encoder": features.encoder_info(feature_paths)})}
     with atomic_path(out) as tmp:
         torch.save(state, tmp)
     ckpt.remove()
@@ -412,7 +420,7 @@ def predict(manifest, feature_paths: list[str], model_path, out, ddim_steps: int
                                batch_size=batch_size, samples=samples, eta=eta, seed=seed, keys=keys[s])
             chunks.write(i, _prediction_table(ids[s], splits[s], y0, votes, samples, len(m.classes)))
             bar.update(len(ids[s]))
-    chunks.assemble({"ddim_steps": ddim_steps, "samples": samples, "eta": eta})
+    chunks.assemble({"ddim_steps": ddim_steps, "samples": samples, "eta": eta, "seed": seed})
     chunks.remove()
     return read_table(out).to_pandas()
 
@@ -532,8 +540,40 @@ def _label_issues(ids, pred, observed, train) -> pd.DataFrame:
     return df.sort_values(["p_given", "flag", "row"], ascending=[True, False, True], kind="stable").reset_index(drop=True)
 
 
+# --- cleaned labels and new images: their own modules, called from here -------------------------
+
+def clean(manifest, labels, predictions, feature_paths: list[str], out, action: str = "relabel",
+          max_p_given: float = 0.2) -> pd.DataFrame:
+    """predictions → cleaned.csv, the dataset in its owner's columns with the clean policy applied."""
+    from . import export
+
+    return export.clean(manifest, labels, predictions, feature_paths, out, action, max_p_given)
+
+
+def infer(run_dir, out, images=None, feature_file=None, device: str = "auto", batch_size: int = 4096) -> pd.DataFrame:
+    """A run folder + a CSV of new images (or a Parquet of vectors) → path, predicted, p_predicted, entropy, top5."""
+    from . import infer as new_images
+
+    return new_images.infer(run_dir, out, images, feature_file, device, batch_size)
+
+
 def report(metrics_paths: list[str], out, mean_out=None) -> pd.DataFrame:
     """metrics.json files → summary.tsv (a row per run) and summary_mean.tsv (mean ± sd over seeds)."""
     from .report import write_summary
 
     return write_summary(metrics_paths, out, mean_out)
+
+
+def plots(manifest, model, predictions, metrics, issues, out_dir) -> list:
+    """A run's outputs → its figures in `out_dir` (training, accuracy, confusion, per-class,
+    label-issue gallery, uncertainty), reading only the rows the figures show."""
+    from .report.run import plot_run
+
+    return plot_run(manifest, model, predictions, metrics, issues, out_dir)
+
+
+def grid_plots(summary_mean, out_k, out_noise) -> None:
+    """summary_mean.tsv → accuracy vs k and vs noise spec (mean ± sd over seeds)."""
+    from .report.grid import plot_grid
+
+    plot_grid(summary_mean, out_k, out_noise)

@@ -23,7 +23,8 @@ import tokenize
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent  # the lra package whose code is hashed
-STAGES = ("data", "noise", "embed", "index", "neighbors", "train", "predict", "score", "report")
+STAGES = ("data", "noise", "embed", "index", "neighbors", "train", "predict", "score", "clean", "infer", "report",
+          "plots", "grid_plots")
 
 # Modules that decide no stage's output, and why. Their code never reruns anything.
 IGNORED = {

@@ -78,8 +78,60 @@ def metrics_files(config: dict, results: str = "results") -> list[str]:
     return [f"{run_dir(r, results)}/metrics.json" for r in runs(config)]
 
 
+def cleaned_files(config: dict, results: str = "results") -> list[str]:
+    """Every run's cleaned.csv (the dataset with the `clean:` policy applied)."""
+    return [f"{run_dir(r, results)}/cleaned.csv" for r in runs(config)]
+
+
+def infer_files(config: dict, results: str = "results") -> list[str]:
+    """With `infer_csv` set, every run's `infer/<stem of infer_csv>.csv`; else none."""
+    csv = config.get("infer_csv")
+    if not csv:
+        return []
+    from pathlib import Path
+    import re
+
+    stem = Path(csv).stem
+    if not re.fullmatch(r"[A-Za-z0-9_.\-]+", stem):
+        raise LraError(f"config key infer_csv: {csv!r}; name the CSV with letters, digits, '_', '.' or '-' "
+                       "(its name becomes <run>/infer/<name>.csv)")
+    if is_embeddings(config):
+        raise LraError("config key infer_csv: runs on a dataset of kind embeddings have no image encoder; "
+                       "predict on vectors with lra infer --run RUN --features FILE.parquet --out PRED.csv")
+    return [f"{run_dir(r, results)}/infer/{stem}.csv" for r in runs(config)]
+
+
+# The figures of a run (`<run>/figures/<name>.png`, rule plots) and of a grid (`figures/<name>.png`
+# beside summary.tsv, rule grid_plots).
+RUN_FIGURES = ("training", "accuracy", "confusion", "per_class", "label_issues", "uncertainty")
+GRID_FIGURES = ("accuracy_vs_k", "accuracy_vs_noise")
+
+
+def is_grid(config: dict) -> bool:
+    """A list for any grid key (an embeddings dataset ignores `encoder`) asks for the grid figures."""
+    keys = [k for k in GRID_KEYS if not (k == "encoder" and is_embeddings(config))]
+    return any(isinstance(config[k], (list, tuple)) for k in keys)
+
+
+def figure_files(config: dict, results: str = "results") -> list[str]:
+    """Every run's figures, and the grid figures when the config has a grid."""
+    files = [f"{run_dir(r, results)}/figures/{name}.png" for r in runs(config) for name in RUN_FIGURES]
+    if is_grid(config):
+        files += [f"{results}/figures/{name}.png" for name in GRID_FIGURES]
+    return files
+
+
 def shard_names(config: dict) -> list[str]:
     return [f"{i:05d}" for i in range(int(config["embed"]["shards"]))]
+
+
+def dataset_files(config: dict) -> list[str]:
+    """The user's file the data stage reads (folder CSV or embeddings Parquet): an edited file
+    reruns the data stage and what follows (Snakemake's mtime trigger)."""
+    from pathlib import Path
+
+    path = config["dataset"].get({"folder": "csv", "embeddings": "path"}.get(config["dataset"].get("kind"), ""))
+    return [str(Path(path).expanduser().resolve())] if path else []
 
 
 def feature_files(config: dict, dataset: str, encoder: str, results: str = "results") -> list[str]:

@@ -30,6 +30,19 @@ TINY = {
 }
 
 
+GRID = {**TINY, "noise": ["sym-0.4", "asym-0.3"]}
+
+
+@pytest.fixture(scope="session")
+def default_run(tmp_path_factory):
+    """The embedded default's DAG (digits, pixels) with tiny training, over a grid of two noises:
+    one run shared by the workflow and report tests."""
+    work = tmp_path_factory.mktemp("default")
+    cfg = write_config(work / "tiny.yaml", GRID)
+    snakemake(work, configs=[cfg])
+    return work, cfg
+
+
 def clustered(n_per_class: int, num_classes: int, dim: int, spread: float, seed: int = 0):
     """Gaussian class clusters around random unit centres: features with a known true label."""
     rng = np.random.default_rng(seed)

@@ -121,3 +121,25 @@ def test_nan_embedding_names_the_row(tmp_path, embeddings_file):
 
 def test_unknown_bundled_dataset(tmp_path):
     _manifest_fails(tmp_path, {"kind": "bundled", "name": "mnist"}, "no bundled dataset 'mnist'")
+
+
+def test_the_paper_kinds_import_no_general_loader():
+    """No import circle: the paper's loaders build on lra.manifest alone; lra.datasets holds the registry."""
+    import subprocess
+    import sys
+
+    code = ("import sys, lra.paper_datasets; assert 'lra.datasets' not in sys.modules; "
+            "from lra import datasets; assert set(lra.paper_datasets.KINDS) < set(datasets.KINDS); "
+            "assert datasets.Manifest is lra.manifest.Manifest")
+    from pathlib import Path
+
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])
+
+
+def test_folder_paths_relative_to_dataset_root(tmp_path, png_folder):
+    moved = tmp_path / "elsewhere" / "labels.csv"
+    moved.parent.mkdir()
+    moved.write_text(png_folder.read_text())
+    _manifest_fails(tmp_path, {"kind": "folder", "csv": str(moved)}, r"line 2: image 'red/000.png' not found .*CSV's folder")
+    m = stages.data({"kind": "folder", "csv": str(moved), "root": str(png_folder.parent)}, tmp_path / "m.parquet")
+    assert m.frame["source"].iloc[0] == str(png_folder.parent / "red" / "000.png")

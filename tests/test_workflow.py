@@ -11,17 +11,7 @@ from .conftest import TINY, planned_rules, snakemake, write_config
 
 pytestmark = pytest.mark.slow
 
-GRID = {**TINY, "noise": ["sym-0.4", "asym-0.3"]}
 UPSTREAM = {"data", "embed", "index", "noise"}
-
-
-@pytest.fixture(scope="module")
-def default_run(tmp_path_factory):
-    """The embedded default's DAG (digits, pixels) with tiny training, over a grid of two noises."""
-    work = tmp_path_factory.mktemp("default")
-    cfg = write_config(work / "tiny.yaml", GRID)
-    snakemake(work, configs=[cfg])
-    return work, cfg
 
 
 def test_the_dag_writes_every_stage_and_a_summary_row_per_run(default_run):
@@ -65,7 +55,8 @@ def test_a_second_configfile_merges_over_the_first(default_run):
 def test_a_new_k_reruns_neighbours_and_what_follows_only(default_run):
     work, cfg = default_run
     plan = snakemake(work, "-n", "--config", "knn_k=5", configs=[cfg])
-    assert planned_rules(plan) == {"neighbors", "train", "predict", "score", "report", "all"}
+    assert planned_rules(plan) == {"neighbors", "train", "predict", "score", "clean_labels", "report", "plots",
+                                   "grid_plots", "all"}
     manifest = work / "results/digits/manifest.parquet"
     before = manifest.stat().st_mtime_ns
     snakemake(work, "--config", "knn_k=5", configs=[cfg])
@@ -90,6 +81,10 @@ def test_folder_of_pngs_runs_end_to_end_with_given_labels(png_folder, tmp_path):
     assert m["n_test"] == 30
     assert m["train_noise_rate"] > 0.05  # the CSV's own wrong labels
     assert m["baselines"]["knn_vote"] > 0.6  # well above chance (1/3): real retrieval
+    edited = pd.read_csv(png_folder)
+    edited.loc[edited["split"] == "train", "label"] = edited.loc[edited["split"] == "train", "clean_label"]
+    edited.to_csv(png_folder, index=False)  # the user fixes the CSV's labels: the data stage reruns
+    assert "data" in planned_rules(snakemake(tmp_path, "-n", configs=[cfg]))
 
 
 def test_embeddings_parquet_runs_a_grid_of_noises_and_seeds(embeddings_file, tmp_path):

@@ -26,6 +26,7 @@ wildcard_constraints:
     k=r"\d+",
     shard=r"\d{5}",
     seed=r"\d+",
+    images=r"[A-Za-z0-9_.\-]+",
 
 
 # A run's folder and its noisy labels: one per (encoder, noise, k, seed) of the grid.
@@ -34,7 +35,22 @@ LABELS = f"{RESULTS}/{{dataset}}/labels/{{noise}}/seed{{seed}}.parquet"
 
 
 def final_outputs():
-    return [f"{RESULTS}/summary.tsv"]
+    return [f"{RESULTS}/summary.tsv", *lw.cleaned_files(config, RESULTS), *lw.infer_files(config, RESULTS),
+            *lw.figure_files(config, RESULTS)]
+
+
+# Figures in `snakemake --report`: one category per run, one for the grid; captions in workflow/report/.
+RUN_CATEGORY = "{dataset} {encoder} {noise} k{k} seed{seed}"
+
+
+def run_figure(name, label):
+    return report(f"{RUN}/figures/{name}.png", caption=f"../report/{name}.rst", category=RUN_CATEGORY,
+                  labels={"figure": label})
+
+
+def grid_figure(name, label):
+    return report(f"{RESULTS}/figures/{name}.png", caption=f"../report/{name}.rst", category="Grid of runs",
+                  labels={"figure": label})
 
 
 def manifest(wildcards):

@@ -1,4 +1,6 @@
 rule data:
+    input:
+        lw.dataset_files(config),
     output:
         f"{RESULTS}/{{dataset}}/manifest.parquet",
     params:

@@ -31,8 +31,10 @@ rule report:
     input:
         lw.metrics_files(config, RESULTS),
     output:
-        summary=f"{RESULTS}/summary.tsv",
-        mean=f"{RESULTS}/summary_mean.tsv",
+        summary=report(f"{RESULTS}/summary.tsv", caption="../report/summary.rst", category="Summary tables",
+                       labels={"table": "summary.tsv: one row per run"}),
+        mean=report(f"{RESULTS}/summary_mean.tsv", caption="../report/summary_mean.rst", category="Summary tables",
+                    labels={"table": "summary_mean.tsv: mean and sd over seeds"}),
     params:
         code=lw.code_version("report"),
     threads: 1

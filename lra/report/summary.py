@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .io import atomic_path, read_json
+from ..io import atomic_path, read_json
 
 RUN = ["dataset", "encoder", "noise", "k", "seed"]
 CELL = RUN[:-1]  # a grid cell: a run without its seed

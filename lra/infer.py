@@ -1,0 +1,228 @@
+"""Predictions on new images with a finished run: `lra infer --run RUN --images NEW.csv --out PRED.csv`.
+
+A run folder describes itself. `model.pt` holds the denoiser, the class names and how the run's
+features were made (`encoder`: the spec, its result-changing options, its fitted state — for
+`pixels` the train split's mean and standard deviation — and the storage dtype);
+`predictions.parquet`'s metadata holds the predict parameters (ddim_steps, samples, eta, seed).
+The denoiser conditions on an item's features alone, so new images need no neighbour labels and
+no retraining: they are embedded exactly as the run's own were (same preprocessing, same
+statistics, rounded through the same storage dtype) and run through DDIM.
+
+Each item's stochastic trajectories are drawn from keys of its absolute image path
+(`lra.diffusion.draws`), as the run's predict stage keys a folder dataset's items, so inferring
+on one of the run's own images reproduces its `class_frequencies` (bit for bit with `pixels`; with
+open_clip up to the floating-point effects of another batch composition).
+
+Images are embedded and predicted in chunks (`chunk_rows`), so a CSV of millions of images needs
+one chunk of features in memory; an unreadable image stops the run naming its CSV line, and no
+output is left behind (written to a temporary name, renamed when complete).
+
+Output, one row per input row in its order:
+- `path`: as written in NEW.csv (relative to NEW.csv's folder); `id` with `--features`;
+- `predicted`: the class name of the deterministic DDIM read-out (the paper's, and predict's
+  `predicted`);
+- `p_predicted`: the share of the run's `predict.samples` stochastic trajectories that return
+  that class; `entropy`: of those trajectories' class frequencies (nats). Both empty when the
+  run drew no trajectories (`predict.samples: 0`): no evidence is not certainty;
+- `top5`: the five classes (fewer when there are fewer) closest to one-hot in the deterministic
+  ŷ_0, as metrics.json's top-5 accuracy ranks them, `;`-joined; `predicted` comes first.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import datasets, features
+from .errors import LraError
+from .io import atomic_path, read_metadata
+
+log = logging.getLogger("lra")
+
+TOP = 5
+SEPARATOR = ";"
+
+
+@dataclass
+class Run:
+    """What a run folder holds for inference."""
+
+    path: Path
+    model: object  # the Denoiser, in eval mode
+    schedule: object
+    classes: list[str]
+    encoder: dict | None  # spec, options, state, dtype; None: trained on a user's embeddings file
+    predict: dict  # ddim_steps, samples, eta, seed
+
+
+def load_run(run_dir) -> Run:
+    """The model, classes, encoder record and predict parameters of a run folder."""
+    from .stages import load_model
+
+    run = Path(run_dir)
+    if not run.is_dir():
+        raise LraError(f"{run}: no such run folder (--run); a run folder is "
+                       "results/<dataset>/runs/<encoder>/<noise>/k<k>/seed<seed>/")
+    model_path, pred_path = run / "model.pt", run / "predictions.parquet"
+    for path, stage in ((model_path, "train"), (pred_path, "predict")):
+        if not path.is_file():
+            raise LraError(f"{run}: no {path.name} in this run folder; finish the run's {stage} stage first "
+                           "(snakemake --cores all), or point --run at a run folder "
+                           "(results/<dataset>/runs/<encoder>/<noise>/k<k>/seed<seed>/)")
+    model, schedule, state = load_model(model_path)
+    if "encoder" not in state:
+        raise LraError(f"{model_path}: written by an lra that did not record its encoder; retrain the run to infer "
+                       "with it (after this upgrade, snakemake --cores all reruns its embed and train)")
+    meta = read_metadata(pred_path, "the predictions")
+    params = {"ddim_steps": int(meta.get("ddim_steps", 10)), "samples": int(meta.get("samples", 0)),
+              "eta": float(meta.get("eta", 0.0)),
+              # older predictions lack the seed; the workflow samples with the run's (= train) seed
+              "seed": int(meta.get("seed", state["train_config"].get("seed", 0)))}
+    return Run(run, model, schedule, list(state["classes"]), state["encoder"], params)
+
+
+def infer(run_dir, out, images=None, feature_file=None, device: str = "auto", batch_size: int = 4096,
+          chunk_rows: int = 8192) -> pd.DataFrame:
+    """Predict the class of every image listed in `images` (a CSV with a `path` column), or of every
+    vector in `feature_file` (a Parquet with `id`, `embedding`), with the run in `run_dir`.
+
+    Images are embedded and predicted `chunk_rows` at a time, so memory stays one chunk of features
+    whatever the CSV's length (an item's draws do not depend on its chunk)."""
+    if (images is None) == (feature_file is None):
+        raise LraError("lra infer: give exactly one of --images (a CSV of image paths) or --features (a Parquet)")
+    run = load_run(run_dir)
+    if images is not None:
+        enc = encoder(run, device)
+        rows = read_images(images)
+        column, n = "path", len(rows)
+        blocks = ((rows["path"].iloc[s:s + chunk_rows], rows["source"].iloc[s:s + chunk_rows],
+                   embed(enc, rows.iloc[s:s + chunk_rows], run.encoder["dtype"], images))
+                  for s in range(0, n, chunk_rows))
+    else:
+        ids, x = read_vectors(feature_file)
+        column, n, blocks = "id", len(ids), [(ids, ids, x)]
+    log.info("infer: %d item(s) with %s (%s), DDIM %d steps, %d trajectories", n, run.path,
+             (run.encoder or {}).get("spec", "given features"), run.predict["ddim_steps"], run.predict["samples"])
+    tables, done = [], 0
+    with atomic_path(out) as tmp:
+        for names, keys, x in blocks:
+            if x.shape[1] != run.model.hparams["feature_dim"]:
+                raise LraError(f"{feature_file or images}: features of {x.shape[1]} values, the run's model takes "
+                               f"{run.model.hparams['feature_dim']}; use vectors from the run's own encoder")
+            table = predict(run, x, np.asarray(keys, str), device, batch_size)
+            table.insert(0, column, np.asarray(names))
+            table.to_csv(tmp, mode="a", header=not done, index=False)
+            tables.append(table)
+            done += len(table)
+            log.info("infer: %d/%d item(s) predicted", done, n)
+    return pd.concat(tables, ignore_index=True)
+
+
+def read_images(csv) -> pd.DataFrame:
+    """NEW.csv → `path` as written and `source` (absolute), with the data stage's checks: the file
+    and its `path` column exist, it has rows, every image file exists (naming the first missing
+    one and its line)."""
+    csv = Path(csv).expanduser().resolve()
+    df = datasets.read_image_csv(csv, ["path"], "the image CSV (--images)")
+    return pd.DataFrame({"path": df["path"], "source": datasets.image_paths(df["path"], csv.parent, csv)})
+
+
+def encoder(run: Run, device: str = "auto"):
+    """The run's image encoder, rebuilt from its record in model.pt (spec, options, fitted state)."""
+    from . import encoders
+
+    record = run.encoder
+    if record is None:
+        raise LraError(f"{run.path}: this run was trained on a precomputed embeddings file (dataset kind "
+                       "embeddings): it has no image encoder. Pass vectors made the same way with "
+                       "--features FILE.parquet (columns id, embedding)")
+    if _random_weights(record["spec"]):
+        raise LraError(f"{run.path}: the run's encoder {record['spec']} has random weights that were never "
+                       "saved, so new images cannot be embedded as its own were; use a pretrained tag or a "
+                       "checkpoint file as the encoder")
+    options = dict(record["options"])
+    if record["spec"].startswith("open_clip:"):
+        options["device"] = device
+    enc = encoders.get(record["spec"], **options)
+    if hasattr(enc, "load_state"):
+        if not record["state"]:
+            raise LraError(f"{run.path}: the run's {record['spec']} features were embedded by an lra that did not "
+                           "keep the encoder's train statistics; re-embed and retrain (after this upgrade, "
+                           "snakemake --cores all reruns its embed and train)")
+        enc.load_state(record["state"])
+    return enc
+
+
+def embed(enc, rows: pd.DataFrame, dtype: str, csv) -> np.ndarray:
+    """Features of `rows`' images as predict reads the run's own: encoded, rounded through the
+    shards' storage dtype, L2-normalised. An unreadable image names its CSV line."""
+    from .images import BadImage
+
+    frame = pd.DataFrame({"id": rows.index.astype(str), "source": rows["source"]}, index=rows.index)
+    try:
+        x = enc.encode(frame)
+    except BadImage as bad:
+        line = f" line {bad.row + 2}" if bad.row is not None else ""
+        raise LraError(f"{csv}{line}: image {bad.source} {bad.reason}; replace the file or remove its row") from None
+    x = features.l2_normalize(np.asarray(x, np.float32).astype(dtype).astype(np.float32))  # embed → shard → load
+    return x.astype(dtype, copy=False)
+
+
+def _random_weights(spec: str) -> bool:
+    """open_clip:<model>:none builds fresh random weights on every call (tests and benchmarks only)."""
+    from .clip import RANDOM
+
+    kind, _, rest = spec.partition(":")
+    return kind == "open_clip" and not rest.startswith(("local-dir:", "hf-hub:")) and \
+        rest.rpartition(":")[2].lower() in RANDOM
+
+
+def read_vectors(path) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, features) of a Parquet of vectors, as predict reads a run's feature files."""
+    from .io import read_table
+
+    path = Path(path).expanduser().resolve()
+    read_table(path, columns=["id"], required=["id", "embedding"])  # clear errors on a bad file
+    ids = np.concatenate(features.read_ids([path]) or [np.empty(0, str)])
+    if not len(ids):
+        raise LraError(f"{path}: no rows; give at least one vector")
+    return ids, features.load([str(path)], ids)
+
+
+def predict(run: Run, x: np.ndarray, keys: np.ndarray, device: str = "auto", batch_size: int = 4096) -> pd.DataFrame:
+    """DDIM on features `x` with the run's parameters; draws keyed like the run's own items."""
+    import torch
+
+    from .clip import resolve_device  # auto, cpu, cuda[:n]; a clear error when CUDA is absent
+    from .diffusion.draws import item_keys
+    from .diffusion.sample import predict as sample
+
+    dev = torch.device(resolve_device(device))
+    run.model.to(dev)
+    run.schedule.to(dev)
+    p = run.predict
+    y0, votes = sample(run.model, run.schedule, torch.as_tensor(x, device=dev), steps=p["ddim_steps"],
+                       batch_size=batch_size, samples=p["samples"], eta=p["eta"], seed=p["seed"],
+                       keys=item_keys(keys))
+    return describe(y0.numpy(), None if votes is None else votes.numpy(), p["samples"], run.classes)
+
+
+def describe(y0: np.ndarray, votes: np.ndarray | None, samples: int, classes: list[str]) -> pd.DataFrame:
+    """predicted, p_predicted, entropy, top5 (class names) from ŷ_0 and the trajectories' votes."""
+    names = np.asarray(classes, dtype=object)
+    order = np.argsort(np.abs(y0 - 1), axis=1, kind="stable")  # closest to one-hot 1 first
+    predicted = order[:, 0]
+    out = pd.DataFrame({"predicted": names[predicted]})
+    if votes is not None and samples:
+        freq = votes / samples
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out["p_predicted"] = freq[np.arange(len(freq)), predicted]
+            out["entropy"] = -np.where(freq > 0, freq * np.log(freq), 0.0).sum(axis=1)
+    else:
+        out["p_predicted"] = out["entropy"] = np.nan
+    out["top5"] = [SEPARATOR.join(names[row[:TOP]]) for row in order]
+    return out

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from . import baselines, datasets, features, metrics, noise as noise_mod, retrieval
+from . import baselines, datasets, features, metrics, noise as noise_mod, retrieval, subsample
 from .errors import LraError
 from .io import (atomic_path, load_torch, read_index, read_metadata, read_table, short_reason, write_frame,
                  write_json, write_table)
@@ -432,13 +432,25 @@ def _prediction_table(ids, splits, y0, votes, samples: int, C: int) -> pa.Table:
             "predicted": pa.array(read_out(y0).numpy()),
             "y0": pa.FixedSizeListArray.from_arrays(pa.array(y0.numpy().reshape(-1)), C)}
     if votes is not None:
-        p = votes.numpy() / samples
-        with np.errstate(divide="ignore", invalid="ignore"):
-            entropy = -np.where(p > 0, p * np.log(p), 0.0).sum(axis=1)
-        cols["class_frequencies"] = pa.FixedSizeListArray.from_arrays(pa.array(p.reshape(-1).astype(np.float32)), C)
-        cols["majority"] = pa.array(p.argmax(axis=1))
-        cols["entropy"] = pa.array(entropy.astype(np.float32))
+        p, entropy = vote_frequencies(votes.numpy(), samples)
+        cols["class_frequencies"] = pa.FixedSizeListArray.from_arrays(pa.array(p.reshape(-1)), C)
+        cols["majority"] = pa.array(votes.numpy().argmax(axis=1))
+        cols["entropy"] = pa.array(entropy)
     return pa.table(cols)
+
+
+def vote_frequencies(votes: np.ndarray, samples: int, block: int = 65536) -> tuple[np.ndarray, np.ndarray]:
+    """Each item's share of trajectories per class and the entropy of those shares, float32,
+    computed in float64 a block of rows at a time: at a million items and 100 classes the
+    float64 temporaries of one pass would be gigabytes."""
+    freq = np.empty(votes.shape, np.float32)
+    entropy = np.empty(len(votes), np.float32)
+    for start in range(0, len(votes), block):
+        p = votes[start:start + block] / samples
+        with np.errstate(divide="ignore", invalid="ignore"):
+            entropy[start:start + block] = -np.where(p > 0, p * np.log(p), 0.0).sum(axis=1)
+        freq[start:start + block] = p
+    return freq, entropy
 
 
 def item_keys(m: datasets.Manifest) -> np.ndarray:
@@ -455,8 +467,13 @@ BASELINES = ("knn_vote", "linear_probe", "cleanlab", "datalab_relabel")
 
 
 def score(manifest, labels, feature_paths: list[str], neighbors_path, predictions, out_metrics, out_issues,
-          run: dict | None = None, seed: int = 0, baseline_names=BASELINES) -> dict:
-    """Test accuracy of LRA and of the baselines on the same features; the training-label issue table."""
+          run: dict | None = None, seed: int = 0, baseline_names=BASELINES, baseline_sample: int = 50_000) -> dict:
+    """Test accuracy of LRA and of the baselines on the same features; the training-label issue table.
+
+    The fitted baselines learn from all train items up to `baseline_sample` of them, beyond that
+    from a stratified sample (`lra.subsample`; metrics.json's `baseline_sample` says which), and
+    are scored on the whole test split. Only the features of those items and of the test split
+    are read, once, in the precision stored."""
     m = load_manifest(manifest, feature_paths)
     f = m.frame
     pred = read_table(predictions, required=["id", "split", "predicted", "y0"], what="the prediction table").to_pandas()
@@ -482,24 +499,35 @@ def score(manifest, labels, feature_paths: list[str], neighbors_path, prediction
     if clean_train.any():
         out["train_noise_rate"] = float((observed != truth)[clean_train].mean())
     ids = f["id"].to_numpy(str)
-    _, x = features.read(feature_paths, ids=ids)
-    out["baselines"] = _baselines(x, ids, train, test, observed, truth, neighbors_path, len(m.classes), seed,
-                                  baseline_names, clean_known=clean_train.sum() == train.sum())
+    fit = subsample.fit_rows(np.flatnonzero(train), observed, baseline_sample, seed)
+    out["baseline_sample"] = fit.record
+    if fit.record["sampled"]:
+        log.info("score: baselines fit on a stratified sample of %d of %d train items", len(fit.rows), train.sum())
+    x = features.load(feature_paths, ids[np.concatenate([fit.rows, np.flatnonzero(test)])])  # the one copy
+    x_fit, x_test = x[:len(fit.rows)], x[len(fit.rows):]
+    out["baselines"] = _baselines(x_fit, x_test, fit.rows, ids, train, test, observed, truth, neighbors_path,
+                                  len(m.classes), seed, baseline_names, clean_known=clean_train.sum() == train.sum())
     issues = _label_issues(ids, pred, observed, train)
     if clean_train.sum() == train.sum():
-        wrong = (observed != truth)[train]
+        wrong = observed != truth
         ours = issues.sort_values("row")["flag"].to_numpy()
-        oof = baselines.out_of_fold_proba(x[train], observed[train], len(m.classes), seed)
-        out["label_issues"] = {**metrics.precision_recall_f1(ours, wrong),
-                               "cleanlab": metrics.precision_recall_f1(baselines.cleanlab_issues(observed[train], oof), wrong)}
+        # cleanlab needs out-of-fold probabilities of every item it scores: the fit rows (a sample at scale)
+        oof = baselines.out_of_fold_proba(x_fit, observed[fit.rows], len(m.classes), seed)
+        flagged = baselines.cleanlab_issues(observed[fit.rows], oof)
+        out["label_issues"] = {**metrics.precision_recall_f1(ours, wrong[train]),
+                               "cleanlab": metrics.precision_recall_f1(flagged, wrong[fit.rows])}
+        if fit.record["sampled"]:  # ours on the very items cleanlab scored
+            out["label_issues"]["ours_on_sample"] = metrics.precision_recall_f1(ours[fit.positions], wrong[fit.rows])
     write_frame(issues.drop(columns="row"), out_issues)
     write_json(out, out_metrics)
     return out
 
 
-def _baselines(x, ids, train, test, observed, truth, neighbors_path, C, seed, names, clean_known) -> dict:
+def _baselines(x_fit, x_test, fit_rows, ids, train, test, observed, truth, neighbors_path, C, seed, names,
+               clean_known) -> dict:
     """Test accuracy of each named baseline on the same features; with clean train labels also
-    the clean-label linear probe and kNN vote, the upper bounds of learning from these features."""
+    the clean-label linear probe and kNN vote, the upper bounds of learning from these features.
+    The fitted ones learn from the `fit_rows` (features `x_fit`); the kNN votes use every train item."""
     unknown = set(names) - set(BASELINES)
     if unknown:
         raise LraError(f"config key baselines: unknown {sorted(unknown)}; choose from {', '.join(BASELINES)}")
@@ -512,11 +540,11 @@ def _baselines(x, ids, train, test, observed, truth, neighbors_path, C, seed, na
         if name == "knn_vote":
             pred = baselines.knn_vote(observed[train][train_pos], C)
         else:
-            pred = fits[name](x[train], observed[train], x[test], C, seed).argmax(axis=1)
+            pred = fits[name](x_fit, observed[fit_rows], x_test, C, seed).argmax(axis=1)
         out[name] = metrics.accuracy(pred, truth[test])
     if clean_known:
         out["clean_knn_vote"] = metrics.accuracy(baselines.knn_vote(truth[train][train_pos], C), truth[test])
-        clean = baselines.linear_probe(x[train], truth[train], x[test], C, seed)
+        clean = baselines.linear_probe(x_fit, truth[fit_rows], x_test, C, seed)
         out["clean_linear_probe"] = metrics.accuracy(clean.argmax(axis=1), truth[test])
     return out
 

@@ -218,6 +218,19 @@ def test_a_kill_at_any_boundary_resumes_to_the_same_bytes(inputs, tmp_path, monk
     assert killed_at[:4] == [(1, 1), (1, steps), (2, 0), (2, 1)]
 
 
+def test_a_fixed_step_count_ending_mid_epoch_resumes_to_the_same_bytes(inputs, tmp_path, monkeypatch):
+    steps = int((pd.read_parquet(inputs["manifest"])["split"] == "train").sum()) // PARAMS["batch_size"]
+    fixed = {"steps": 2 * steps + steps // 2}  # the last epoch stops half-way
+    reference = _train(inputs, tmp_path / "ref" / "model.pt", **fixed)
+    out = tmp_path / "kill" / "model.pt"
+    with monkeypatch.context() as mp:
+        seen = _kill_after(mp, 2 * (steps + 1) + 2)  # two steps into the last, partial epoch
+        with pytest.raises(SystemExit):
+            _train(inputs, out, minutes=1e-9, **fixed)
+    assert (seen[-1].epoch, seen[-1].batch) == (3, 2)
+    assert _train(inputs, out, **fixed) == reference
+
+
 # --- predict ------------------------------------------------------------------------------------
 
 def _predict(inputs, model, out, **params):

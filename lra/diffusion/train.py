@@ -31,6 +31,7 @@ class TrainConfig:
     F: int = 512  # hidden width of the denoiser
     epochs: int = 200
     min_steps: int = 0  # train at least this many steps: each of the T gates learns only from its own t
+    steps: int = 0  # exactly this many steps whatever N (0 = off: epochs and min_steps decide)
     batch_size: int = 256
     lr: float = 1e-3  # peak learning rate of Adam
     warmup_epochs: int = 5  # linear warm-up, then cosine decay to zero at the last epoch
@@ -158,10 +159,11 @@ def train(fp: np.ndarray, cand: np.ndarray, agree: np.ndarray, num_classes: int,
     N, K = cand.shape
     B = min(cfg.batch_size, N)
     per_epoch = max(1, N // B)  # drop the ragged last batch: BatchNorm needs > 1 item
-    epochs = max(cfg.epochs, math.ceil(cfg.min_steps / per_epoch))
-    if epochs > cfg.epochs:
+    epochs, total, warmup = training_length(cfg, per_epoch)
+    if cfg.steps:
+        log(f"{N} items give {per_epoch} steps per epoch: training steps={total} ({total / per_epoch:.2f} epochs)")
+    elif epochs > cfg.epochs:
         log(f"{N} items give {per_epoch} steps per epoch: training {epochs} epochs to reach min_steps={cfg.min_steps}")
-    total, warmup = epochs * per_epoch, cfg.warmup_epochs * per_epoch
     use_amp = cfg.amp and device.type == "cuda"
     history, step = [], 0
     selection = Selection(0 if val_labels is None else len(val_labels), cfg.select_tolerance)
@@ -181,7 +183,8 @@ def train(fp: np.ndarray, cand: np.ndarray, agree: np.ndarray, num_classes: int,
         else:
             perm, losses, first = torch.randperm(N, generator=g), [], 0
         # losses stay on the device: a per-step .item() would wait for the GPU every step
-        for b in range(first, per_epoch):
+        last = min(per_epoch, total - (step - first))  # a fixed `steps` may end part-way through an epoch
+        for b in range(first, last):
             idx = perm[b * B:(b + 1) * B]
             j = torch.randint(0, K, (len(idx),), generator=g)
             y_hat, w = cand_t[idx, j], weight_t[idx, j]
@@ -197,7 +200,7 @@ def train(fp: np.ndarray, cand: np.ndarray, agree: np.ndarray, num_classes: int,
         epoch_loss = 0.0
         for value in torch.stack(losses).tolist():  # one host sync per epoch, summed in step order as before
             epoch_loss += value
-        record = {"epoch": epoch, "loss": epoch_loss / per_epoch}
+        record = {"epoch": epoch, "loss": epoch_loss / len(losses)}
         if val_fp is not None and (epoch % cfg.eval_every == 0 or epoch == epochs):
             acc = accuracy(model, schedule, val_fp, val_labels, cfg.ddim_steps, device)
             record["val_accuracy"] = acc
@@ -211,6 +214,16 @@ def train(fp: np.ndarray, cand: np.ndarray, agree: np.ndarray, num_classes: int,
         model.load_state_dict(selection.state)
     model.eval()
     return model, schedule, history
+
+
+def training_length(cfg: TrainConfig, per_epoch: int) -> tuple[int, int, int]:
+    """(epochs, optimizer steps, warm-up steps). By epochs, raised to reach `min_steps`; with
+    `steps`, exactly that many (the last epoch may stop part-way) and a warm-up of the same share
+    of them as `warmup_epochs` is of `epochs`, so the learning-rate schedule spans the real count."""
+    if cfg.steps:
+        return math.ceil(cfg.steps / per_epoch), cfg.steps, min(cfg.steps, round(cfg.steps * cfg.warmup_epochs / cfg.epochs))
+    epochs = max(cfg.epochs, math.ceil(cfg.min_steps / per_epoch))
+    return epochs, epochs * per_epoch, cfg.warmup_epochs * per_epoch
 
 
 def accuracy(model, schedule, fp: np.ndarray, labels: np.ndarray, steps: int, device) -> float:

@@ -26,9 +26,14 @@ def _logistic(seed: int = 0):
     return LogisticRegression(max_iter=2000, C=1.0, random_state=seed)
 
 
+EVAL_BATCH = 65536  # rows per predict_proba call: bounds its float64 temporaries on a large test split
+
+
 def _proba(clf, x: np.ndarray, num_classes: int) -> np.ndarray:
     proba = np.zeros((len(x), num_classes))
-    proba[:, clf.classes_] = clf.predict_proba(x)
+    for start in range(0, len(x), EVAL_BATCH):
+        rows = slice(start, start + EVAL_BATCH)
+        proba[rows, clf.classes_] = clf.predict_proba(x[rows])
     return proba
 
 

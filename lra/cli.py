@@ -8,7 +8,7 @@ import logging
 import sys
 
 from . import threads
-from .errors import LraError
+from .errors import LraError, Stopped
 
 
 def _json(text: str):
@@ -64,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = _stage(sub, "train", "train the LRA denoiser", "manifest", "labels", "neighbors", "out", features=True)
     s.add_argument("--params", type=_json, default={}, help="train hyperparameters as JSON")
+    s.add_argument("--checkpoint-minutes", type=float, default=5.0,
+                   help="save train.ckpt beside --out this often (0: only on SIGTERM); a rerun resumes from it")
 
     s = _stage(sub, "predict", "DDIM predictions for every item", "manifest", "model", "out", features=True)
     s.add_argument("--params", type=_json, default={}, help="ddim_steps, samples, eta, seed, device, batch_size")
@@ -72,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
                "predictions", "metrics", "issues", features=True)
     s.add_argument("--run", type=_json, default={}, help="run identity (dataset, encoder, noise, k) as JSON")
     s.add_argument("--baselines", nargs="*", default=list(BASELINES), help="baselines to score on the same features")
+    s.add_argument("--baseline-sample", type=int, default=50_000,
+                   help="fit the baselines on a stratified sample of this many train items when there are more (0: all)")
     s.add_argument("--seed", type=int, default=0)
 
     s = _stage(sub, "clean", "predictions → cleaned.csv: the dataset in its own columns, flagged labels "
@@ -116,12 +120,13 @@ def run(args: argparse.Namespace) -> None:
     elif args.stage == "neighbors":
         stages.neighbors(args.manifest, args.features, args.index, args.k, args.out, args.device)
     elif args.stage == "train":
-        stages.train(args.manifest, args.labels, args.features, args.neighbors, args.out, args.params)
+        stages.train(args.manifest, args.labels, args.features, args.neighbors, args.out, args.params,
+                     args.checkpoint_minutes)
     elif args.stage == "predict":
         stages.predict(args.manifest, args.features, args.model, args.out, **args.params)
     elif args.stage == "score":
         stages.score(args.manifest, args.labels, args.features, args.neighbors, args.predictions,
-                     args.metrics, args.issues, args.run, args.seed, args.baselines)
+                     args.metrics, args.issues, args.run, args.seed, args.baselines, args.baseline_sample)
     elif args.stage == "clean":
         stages.clean(args.manifest, args.labels, args.predictions, args.features, args.out, **args.params)
     elif args.stage == "infer":
@@ -147,6 +152,25 @@ def _libraries(args: argparse.Namespace) -> tuple[str, ...]:
             "index": ("faiss",), "neighbors": ("faiss",)}.get(args.stage, ())
 
 
+def peak_rss_mib() -> float:
+    """This process's peak resident memory since it started (VmHWM; ru_maxrss where that is missing)."""
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) / 1024 for line in status if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def cpu_seconds() -> float:
+    """User + system CPU time of this process (all its threads) so far."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
@@ -157,6 +181,11 @@ def main(argv: list[str] | None = None) -> int:
         run(args)
         if args.stage != "show":
             log.info("threads used: %s", threads.describe())
+            # exact figures: Snakemake's benchmark files sample memory and CPU time only every 30 s after 15 s
+            log.info("lra %s: peak RSS %.0f MiB, CPU %.1f s", args.stage, peak_rss_mib(), cpu_seconds())
+    except Stopped as exc:  # SIGTERM/SIGINT: checkpoint saved; non-zero so SLURM and Snakemake rerun the job
+        print(f"lra {args.stage}: {exc}", file=sys.stderr)
+        return 128 + exc.signum
     except LraError as exc:
         print(f"lra {args.stage}: error: {exc}", file=sys.stderr)
         return 2

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from . import baselines, datasets, features, metrics, noise as noise_mod, retrieval
+from . import baselines, datasets, features, metrics, noise as noise_mod, retrieval, subsample
 from .errors import LraError
 from .io import (atomic_path, load_torch, read_index, read_metadata, read_table, short_reason, write_frame,
                  write_json, write_table)
@@ -293,11 +293,17 @@ def load_neighbors(path, ids) -> np.ndarray:
 
 # --- diffusion: train, predict ------------------------------------------------------------------
 
-def train(manifest, labels, feature_paths: list[str], neighbors_path, out, params: dict | None = None) -> dict:
-    """Candidates from neighbours + observed labels → trained denoiser (model.pt, selected on val)."""
+def train(manifest, labels, feature_paths: list[str], neighbors_path, out, params: dict | None = None,
+          checkpoint_minutes: float = 5.0) -> dict:
+    """Candidates from neighbours + observed labels → trained denoiser (model.pt, selected on val).
+
+    Resumable: saves `train.ckpt` beside `out` every `checkpoint_minutes` and on SIGTERM (then
+    exits non-zero); a rerun with the same inputs and params resumes from it, and it is removed
+    once `out` is written (`lra.diffusion.checkpoint`)."""
     import torch
 
     from .diffusion import TrainConfig
+    from .diffusion.checkpoint import Checkpoint, fingerprint
     from .diffusion.rounds import train_rounds
     from .diffusion.train import selected_epoch
 
@@ -315,16 +321,36 @@ def train(manifest, labels, feature_paths: list[str], neighbors_path, out, param
     val_labels = _selection_labels(val, labels, select_on, manifest)
     log.info("train: %d items, %d candidates each, %d classes, %d val items scored on %s labels, %d round(s)",
              len(train_ids), nb_rows.shape[1] + int(cfg.own_label), len(m.classes), len(val), select_on, cfg.rounds)
-    model, _, history, relabelled = train_rounds(x[:len(train_ids)], observed, nb_rows, len(m.classes), cfg,
-                                                 x[len(train_ids):] if len(val) else None, val_labels, log=log.info)
-    state = {"state_dict": {k: v.cpu() for k, v in model.state_dict().items()}, "hparams": model.hparams,
-             "train_config": {**params, "select_on": select_on}, "classes": m.classes, "history": history,
-             "selected_epoch": selected_epoch(history), "encoder": features.encoder_info(feature_paths),
-             "relabelled": {"ids": train_ids[relabelled != observed].tolist(),
-                            "labels": relabelled[relabelled != observed].tolist()}}
+    key = fingerprint({**params, "select_on": select_on, "classes": m.classes}, x, observed, nb_rows, val_labels)
+    with Checkpoint(checkpoint_path(out), key, checkpoint_minutes, log=log.info) as ckpt:
+        model, _, history, relabelled = train_rounds(x[:len(train_ids)], observed, nb_rows, len(m.classes), cfg,
+                                                     x[len(train_ids):] if len(val) else None, val_labels,
+                                                     log=log.info, checkpoint=ckpt)
+    changed = relabelled != observed
+    state = {"state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
+             **_plain({"hparams": model.hparams, "train_config": {**params, "select_on": select_on},
+                       "classes": m.classes, "history": history, "selected_epoch": selected_epoch(history),
+                       "encoder": features.encoder_info(feature_paths),
+                       "relabelled": {"ids": train_ids[changed].tolist(), "labels": relabelled[changed].tolist()}})}
     with atomic_path(out) as tmp:
         torch.save(state, tmp)
+    ckpt.remove()
     return state
+
+
+def _plain(values: dict) -> dict:
+    """The same values as fresh JSON objects. Pickle (torch.save) memoises strings by identity, so
+    equal values built along different paths (CLI or Python, resumed or not) would otherwise save
+    to different bytes."""
+    import json
+
+    return json.loads(json.dumps(values))
+
+
+def checkpoint_path(model_path) -> Path:
+    """`{run}/model.pt` → `{run}/train.ckpt`: beside the model, not a declared output (Snakemake
+    deletes a failed job's outputs, and this file must outlive a killed job)."""
+    return Path(model_path).with_name("train.ckpt")
 
 
 def _selection_labels(val: pd.DataFrame, labels, select_on: str, manifest) -> np.ndarray | None:
@@ -359,37 +385,75 @@ def load_model(path):
 
 
 def predict(manifest, feature_paths: list[str], model_path, out, ddim_steps: int = 10, samples: int = 0,
-            eta: float = 0.0, seed: int = 0, device: str = "auto", batch_size: int = 4096) -> pd.DataFrame:
+            eta: float = 0.0, seed: int = 0, device: str = "auto", batch_size: int = 4096,
+            chunk_rows: int = 65536) -> pd.DataFrame:
     """DDIM predictions for every item: deterministic class and ŷ_0, plus, with `samples` = n,
-    the vote frequencies of n stochastic trajectories, their majority class and entropy."""
+    the vote frequencies of n stochastic trajectories, their majority class and entropy.
+
+    Resumable (`lra.chunks`): rows are predicted `chunk_rows` at a time (rounded up to whole
+    batches, so chunking never changes a batch) into `<out>.chunks/`, each chunk keyed by the
+    model file, the result-changing params and its rows' ids, draw keys and features; a rerun
+    after a kill reuses the finished chunks. An item's draws depend only on its key
+    (`lra.diffusion.draws`), so the result is the same bytes, interrupted or not."""
     import torch
 
-    from .diffusion.sample import predict as sample, read_out
+    from .chunks import Chunks, digest, file_digest
+    from .diffusion.sample import predict as sample
     from .diffusion.train import resolve_device
 
     m = load_manifest(manifest, feature_paths)
     ids = m.frame["id"].to_numpy(str)
+    splits = m.frame["split"].to_numpy(str)
     x = features.load(feature_paths, ids)
+    keys = item_keys(m)
+    rows = -(-max(1, int(chunk_rows)) // batch_size) * batch_size
+    starts = range(0, max(1, len(ids)), rows)
+    model, schedule, _ = load_model(model_path)  # a missing or damaged model fails here, clearly
+    base = digest(file_digest(model_path), [ddim_steps, samples, eta, seed, batch_size], str(x.dtype))
+    chunks = Chunks(out, [digest(base, ids[s:s + rows], keys[s:s + rows], x[s:s + rows]) for s in starts])
+    todo = chunks.todo()
+    log.info("predict: %d rows in %d chunk(s), %d to compute", len(ids), len(starts), len(todo))
     dev = resolve_device(device)
-    model, schedule, _ = load_model(model_path)
     model.to(dev)
     schedule.to(dev)
-    y0, votes = sample(model, schedule, torch.as_tensor(x, device=dev), steps=ddim_steps, batch_size=batch_size,
-                       samples=samples, eta=eta, seed=seed, keys=item_keys(m))
-    C = len(m.classes)
-    cols = {"id": pa.array(ids), "split": pa.array(m.frame["split"].to_numpy(str)),
+    with progress(total=sum(len(ids[starts[i]:starts[i] + rows]) for i in todo), desc="predict", unit="items") as bar:
+        for i in todo:
+            s = slice(starts[i], starts[i] + rows)
+            y0, votes = sample(model, schedule, torch.as_tensor(x[s], device=dev), steps=ddim_steps,
+                               batch_size=batch_size, samples=samples, eta=eta, seed=seed, keys=keys[s])
+            chunks.write(i, _prediction_table(ids[s], splits[s], y0, votes, samples, len(m.classes)))
+            bar.update(len(ids[s]))
+    chunks.assemble({"ddim_steps": ddim_steps, "samples": samples, "eta": eta, "seed": seed})
+    chunks.remove()
+    return read_table(out).to_pandas()
+
+
+def _prediction_table(ids, splits, y0, votes, samples: int, C: int) -> pa.Table:
+    from .diffusion.sample import read_out
+
+    cols = {"id": pa.array(ids), "split": pa.array(splits),
             "predicted": pa.array(read_out(y0).numpy()),
             "y0": pa.FixedSizeListArray.from_arrays(pa.array(y0.numpy().reshape(-1)), C)}
     if votes is not None:
-        p = votes.numpy() / samples
+        p, entropy = vote_frequencies(votes.numpy(), samples)
+        cols["class_frequencies"] = pa.FixedSizeListArray.from_arrays(pa.array(p.reshape(-1)), C)
+        cols["majority"] = pa.array(votes.numpy().argmax(axis=1))
+        cols["entropy"] = pa.array(entropy)
+    return pa.table(cols)
+
+
+def vote_frequencies(votes: np.ndarray, samples: int, block: int = 65536) -> tuple[np.ndarray, np.ndarray]:
+    """Each item's share of trajectories per class and the entropy of those shares, float32,
+    computed in float64 a block of rows at a time: at a million items and 100 classes the
+    float64 temporaries of one pass would be gigabytes."""
+    freq = np.empty(votes.shape, np.float32)
+    entropy = np.empty(len(votes), np.float32)
+    for start in range(0, len(votes), block):
+        p = votes[start:start + block] / samples
         with np.errstate(divide="ignore", invalid="ignore"):
-            entropy = -np.where(p > 0, p * np.log(p), 0.0).sum(axis=1)
-        cols["class_frequencies"] = pa.FixedSizeListArray.from_arrays(pa.array(p.reshape(-1).astype(np.float32)), C)
-        cols["majority"] = pa.array(p.argmax(axis=1))
-        cols["entropy"] = pa.array(entropy.astype(np.float32))
-    table = pa.table(cols)
-    write_table(table, out, metadata={"ddim_steps": ddim_steps, "samples": samples, "eta": eta, "seed": seed})
-    return table.to_pandas()
+            entropy[start:start + block] = -np.where(p > 0, p * np.log(p), 0.0).sum(axis=1)
+        freq[start:start + block] = p
+    return freq, entropy
 
 
 def item_keys(m: datasets.Manifest) -> np.ndarray:
@@ -406,8 +470,13 @@ BASELINES = ("knn_vote", "linear_probe", "cleanlab", "datalab_relabel")
 
 
 def score(manifest, labels, feature_paths: list[str], neighbors_path, predictions, out_metrics, out_issues,
-          run: dict | None = None, seed: int = 0, baseline_names=BASELINES) -> dict:
-    """Test accuracy of LRA and of the baselines on the same features; the training-label issue table."""
+          run: dict | None = None, seed: int = 0, baseline_names=BASELINES, baseline_sample: int = 50_000) -> dict:
+    """Test accuracy of LRA and of the baselines on the same features; the training-label issue table.
+
+    The fitted baselines learn from all train items up to `baseline_sample` of them, beyond that
+    from a stratified sample (`lra.subsample`; metrics.json's `baseline_sample` says which), and
+    are scored on the whole test split. Only the features of those items and of the test split
+    are read, once, in the precision stored."""
     m = load_manifest(manifest, feature_paths)
     f = m.frame
     pred = read_table(predictions, required=["id", "split", "predicted", "y0"], what="the prediction table").to_pandas()
@@ -433,24 +502,35 @@ def score(manifest, labels, feature_paths: list[str], neighbors_path, prediction
     if clean_train.any():
         out["train_noise_rate"] = float((observed != truth)[clean_train].mean())
     ids = f["id"].to_numpy(str)
-    _, x = features.read(feature_paths, ids=ids)
-    out["baselines"] = _baselines(x, ids, train, test, observed, truth, neighbors_path, len(m.classes), seed,
-                                  baseline_names, clean_known=clean_train.sum() == train.sum())
+    fit = subsample.fit_rows(np.flatnonzero(train), observed, baseline_sample, seed)
+    out["baseline_sample"] = fit.record
+    if fit.record["sampled"]:
+        log.info("score: baselines fit on a stratified sample of %d of %d train items", len(fit.rows), train.sum())
+    x = features.load(feature_paths, ids[np.concatenate([fit.rows, np.flatnonzero(test)])])  # the one copy
+    x_fit, x_test = x[:len(fit.rows)], x[len(fit.rows):]
+    out["baselines"] = _baselines(x_fit, x_test, fit.rows, ids, train, test, observed, truth, neighbors_path,
+                                  len(m.classes), seed, baseline_names, clean_known=clean_train.sum() == train.sum())
     issues = _label_issues(ids, pred, observed, train)
     if clean_train.sum() == train.sum():
-        wrong = (observed != truth)[train]
+        wrong = observed != truth
         ours = issues.sort_values("row")["flag"].to_numpy()
-        oof = baselines.out_of_fold_proba(x[train], observed[train], len(m.classes), seed)
-        out["label_issues"] = {**metrics.precision_recall_f1(ours, wrong),
-                               "cleanlab": metrics.precision_recall_f1(baselines.cleanlab_issues(observed[train], oof), wrong)}
+        # cleanlab needs out-of-fold probabilities of every item it scores: the fit rows (a sample at scale)
+        oof = baselines.out_of_fold_proba(x_fit, observed[fit.rows], len(m.classes), seed)
+        flagged = baselines.cleanlab_issues(observed[fit.rows], oof)
+        out["label_issues"] = {**metrics.precision_recall_f1(ours, wrong[train]),
+                               "cleanlab": metrics.precision_recall_f1(flagged, wrong[fit.rows])}
+        if fit.record["sampled"]:  # ours on the very items cleanlab scored
+            out["label_issues"]["ours_on_sample"] = metrics.precision_recall_f1(ours[fit.positions], wrong[fit.rows])
     write_frame(issues.drop(columns="row"), out_issues)
     write_json(out, out_metrics)
     return out
 
 
-def _baselines(x, ids, train, test, observed, truth, neighbors_path, C, seed, names, clean_known) -> dict:
+def _baselines(x_fit, x_test, fit_rows, ids, train, test, observed, truth, neighbors_path, C, seed, names,
+               clean_known) -> dict:
     """Test accuracy of each named baseline on the same features; with clean train labels also
-    the clean-label linear probe and kNN vote, the upper bounds of learning from these features."""
+    the clean-label linear probe and kNN vote, the upper bounds of learning from these features.
+    The fitted ones learn from the `fit_rows` (features `x_fit`); the kNN votes use every train item."""
     unknown = set(names) - set(BASELINES)
     if unknown:
         raise LraError(f"config key baselines: unknown {sorted(unknown)}; choose from {', '.join(BASELINES)}")
@@ -463,11 +543,11 @@ def _baselines(x, ids, train, test, observed, truth, neighbors_path, C, seed, na
         if name == "knn_vote":
             pred = baselines.knn_vote(observed[train][train_pos], C)
         else:
-            pred = fits[name](x[train], observed[train], x[test], C, seed).argmax(axis=1)
+            pred = fits[name](x_fit, observed[fit_rows], x_test, C, seed).argmax(axis=1)
         out[name] = metrics.accuracy(pred, truth[test])
     if clean_known:
         out["clean_knn_vote"] = metrics.accuracy(baselines.knn_vote(truth[train][train_pos], C), truth[test])
-        clean = baselines.linear_probe(x[train], truth[train], x[test], C, seed)
+        clean = baselines.linear_probe(x_fit, truth[fit_rows], x_test, C, seed)
         out["clean_linear_probe"] = metrics.accuracy(clean.argmax(axis=1), truth[test])
     return out
 

@@ -6,6 +6,10 @@ label by a margin, that label is replaced by the model's class, the candidates a
 the relabelled train set (same neighbours, cleaner labels), and the next round continues from
 the current weights on them. Relabelling always starts from the observed labels, so a wrong
 correction of one round can be undone by the next, better model.
+
+Resumable: from round 2 on, every checkpoint the training loop saves also carries the round, its
+labels, its starting weights and the history so far (`Checkpoint.extra`), so a killed job goes
+on inside the round it died in and ends with the same model.
 """
 
 from __future__ import annotations
@@ -40,23 +44,31 @@ def round_config(cfg: TrainConfig, r: int) -> TrainConfig:
         return cfg
     f = cfg.round_fraction
     return dataclasses.replace(cfg, epochs=max(1, math.ceil(cfg.epochs * f)), min_steps=math.ceil(cfg.min_steps * f),
-                               warmup_epochs=0, lr_decay_epochs=None, seed=cfg.seed + r)
+                               steps=math.ceil(cfg.steps * f), warmup_epochs=0, lr_decay_epochs=None, seed=cfg.seed + r)
 
 
 def train_rounds(fp: np.ndarray, observed: np.ndarray, neighbor_rows: np.ndarray, num_classes: int, cfg: TrainConfig,
-                 val_fp=None, val_labels=None, log=print):
+                 val_fp=None, val_labels=None, log=print, checkpoint=None):
     """`cfg.rounds` rounds of train → relabel → rebuild candidates → retrain.
 
     Returns (model, schedule, history, labels): the last round's selected model, every round's
     history (records carry `round`), and the train labels the last round was trained on."""
-    labels, state, history = np.asarray(observed), None, []
-    for r in range(cfg.rounds):
+    labels, state, history, first = np.asarray(observed), None, [], 0
+    saved = (checkpoint.load() and checkpoint.extra.get("rounds")) if checkpoint is not None else None
+    if saved:  # killed inside a later round: start that round again as it started, then resume its loop
+        first, labels, state, history = saved["round"], saved["labels"].numpy(), saved["init"], list(saved["history"])
+        log(f"resuming round {first + 1} of {cfg.rounds}")
+    for r in range(first, cfg.rounds):
+        if checkpoint is not None and r > 0:
+            checkpoint.extra["rounds"] = {"round": r, "labels": torch.as_tensor(labels), "init": state,
+                                          "history": history}
         cand, agree = candidates(labels, neighbor_rows, cfg.own_label)
-        model, schedule, h = train(fp, cand, agree, num_classes, round_config(cfg, r), val_fp, val_labels, log, init=state)
-        history += [{**rec, "round": r + 1} for rec in h]
+        model, schedule, h = train(fp, cand, agree, num_classes, round_config(cfg, r), val_fp, val_labels, log,
+                                   init=state, checkpoint=checkpoint)
+        history = history + [{**rec, "round": r + 1} for rec in h]
         if r + 1 < cfg.rounds:
             y0, _ = predict(model, schedule, torch.as_tensor(fp, device=next(model.parameters()).device), steps=cfg.ddim_steps)
             labels = relabel(observed, y0, cfg.relabel_margin)
             log(f"round {r + 1}: {int((labels != observed).sum())} of {len(labels)} train labels relabelled")
-            state = model.state_dict()
+            state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     return model, schedule, history, labels

@@ -19,6 +19,7 @@ import torch
 from torch.nn import functional as F_
 
 from ..progress import progress
+from .checkpoint import Checkpoint, Position, training_state
 from .model import Denoiser
 from .sample import predict, read_out
 from .schedule import CosineSchedule
@@ -30,6 +31,7 @@ class TrainConfig:
     F: int = 512  # hidden width of the denoiser
     epochs: int = 200
     min_steps: int = 0  # train at least this many steps: each of the T gates learns only from its own t
+    steps: int = 0  # exactly this many steps whatever N (0 = off: epochs and min_steps decide)
     batch_size: int = 256
     lr: float = 1e-3  # peak learning rate of Adam
     warmup_epochs: int = 5  # linear warm-up, then cosine decay to zero at the last epoch
@@ -147,10 +149,12 @@ class Selection:
 
 def train(fp: np.ndarray, cand: np.ndarray, agree: np.ndarray, num_classes: int, cfg: TrainConfig,
           val_fp: np.ndarray | None = None, val_labels: np.ndarray | None = None, log=print,
-          init: dict | None = None):
+          init: dict | None = None, checkpoint: Checkpoint | None = None):
     """Train a denoiser on train features `fp` with candidate labels; select a checkpoint by its
     validation accuracy against `val_labels` (observed labels unless clean ones are given), see
-    `Selection`. `init`: a state dict to start from (a later relabelling round) instead of a fresh model.
+    `Selection`. With `checkpoint`, resume from its saved state and save at step and epoch
+    boundaries (`lra.diffusion.checkpoint`): same results, interrupted or not. `init`: a state dict to
+    start from (a later relabelling round) instead of a fresh model.
 
     Returns (model, schedule, history) with the selected weights loaded."""
     device = resolve_device(cfg.device)
@@ -168,32 +172,48 @@ def train(fp: np.ndarray, cand: np.ndarray, agree: np.ndarray, num_classes: int,
     N, K = cand.shape
     B = min(cfg.batch_size, N)
     per_epoch = max(1, N // B)  # drop the ragged last batch: BatchNorm needs > 1 item
-    epochs = max(cfg.epochs, math.ceil(cfg.min_steps / per_epoch))
-    if epochs > cfg.epochs:
+    epochs, total, warmup, horizon = training_length(cfg, per_epoch)
+    if cfg.steps:
+        log(f"{N} items give {per_epoch} steps per epoch: training steps={total} ({total / per_epoch:.2f} epochs)")
+    elif epochs > cfg.epochs:
         log(f"{N} items give {per_epoch} steps per epoch: training {epochs} epochs to reach min_steps={cfg.min_steps}")
-    total, warmup = (cfg.lr_decay_epochs or epochs) * per_epoch, cfg.warmup_epochs * per_epoch
     use_amp = cfg.amp and device.type == "cuda"
     history, step = [], 0
     selection = Selection(0 if val_labels is None else len(val_labels), cfg.select_tolerance)
-    for epoch in progress(range(1, epochs + 1), desc="train", unit="epochs"):
+    start = Position()
+    resumed = checkpoint.resume(model, opt, g, selection) if checkpoint is not None else None
+    if resumed is not None:
+        start, history = resumed
+        step = start.step
+
+    def snapshot(position: Position) -> dict:
+        return training_state(model, opt, g, selection, history, position)
+
+    for epoch in progress(range(start.epoch, epochs + 1), desc="train", unit="epochs"):  # resumed: those left
         model.train()
-        perm = torch.randperm(N, generator=g)
-        losses = []  # kept on the device: a per-step .item() would wait for the GPU every step
-        for b in range(per_epoch):
+        if epoch == start.epoch and start.perm is not None:  # resuming inside this epoch
+            perm, losses, first = start.perm, start.losses, start.batch
+        else:
+            perm, losses, first = torch.randperm(N, generator=g), [], 0
+        # losses stay on the device: a per-step .item() would wait for the GPU every step
+        last = min(per_epoch, total - (step - first))  # a fixed `steps` may end part-way through an epoch
+        for b in range(first, last):
             idx = perm[b * B:(b + 1) * B]
             j = torch.randint(0, K, (len(idx),), generator=g)
             y_hat, w = cand_t[idx, j], weight_t[idx, j]
             t = antithetic_timesteps(len(idx), cfg.T, g)
             eps = torch.randn(len(idx), num_classes, generator=g)
             idx, y_hat, w, t, eps = (v.to(device, non_blocking=True) for v in (idx, y_hat, w, t, eps))
-            lr = lr_at(step, total, warmup, cfg.lr)
+            lr = lr_at(step, horizon, warmup, cfg.lr)
             loss = optimizer_step(step_fn, model, opt, schedule, x[idx], y_hat, w, t, eps, lr, cfg.grad_clip, use_amp)
             losses.append(loss)
             step += 1
+            if checkpoint is not None:
+                checkpoint.boundary(Position(epoch, b + 1, step, perm, losses), snapshot)
         epoch_loss = 0.0
         for value in torch.stack(losses).tolist():  # one host sync per epoch, summed in step order as before
             epoch_loss += value
-        record = {"epoch": epoch, "loss": epoch_loss / per_epoch}
+        record = {"epoch": epoch, "loss": epoch_loss / len(losses)}
         if val_fp is not None and (epoch % cfg.eval_every == 0 or epoch == epochs):
             acc = accuracy(model, schedule, val_fp, val_labels, cfg.ddim_steps, device)
             record["val_accuracy"] = acc
@@ -201,10 +221,24 @@ def train(fp: np.ndarray, cand: np.ndarray, agree: np.ndarray, num_classes: int,
                 record["selected"] = True
             log(f"epoch {epoch}: loss {record['loss']:.4f} val_accuracy {acc:.4f}")
         history.append(record)
+        if checkpoint is not None and epoch < epochs:  # after the last epoch, finishing is quicker
+            checkpoint.boundary(Position(epoch + 1, 0, step), snapshot)
     if selection.state is not None:
         model.load_state_dict(selection.state)
     model.eval()
     return model, schedule, history
+
+
+def training_length(cfg: TrainConfig, per_epoch: int) -> tuple[int, int, int, int]:
+    """(epochs, optimizer steps, warm-up steps, learning-rate horizon in steps). By epochs, raised
+    to reach `min_steps`, the cosine reaching zero at `lr_decay_epochs` (None: the last epoch);
+    with `steps`, exactly that many (the last epoch may stop part-way), a warm-up of the same share
+    of them as `warmup_epochs` is of `epochs`, and the cosine spanning them."""
+    if cfg.steps:
+        warmup = min(cfg.steps, round(cfg.steps * cfg.warmup_epochs / cfg.epochs))
+        return math.ceil(cfg.steps / per_epoch), cfg.steps, warmup, cfg.steps
+    epochs = max(cfg.epochs, math.ceil(cfg.min_steps / per_epoch))
+    return epochs, epochs * per_epoch, cfg.warmup_epochs * per_epoch, (cfg.lr_decay_epochs or epochs) * per_epoch
 
 
 def accuracy(model, schedule, fp: np.ndarray, labels: np.ndarray, steps: int, device) -> float:

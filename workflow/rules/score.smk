@@ -12,6 +12,7 @@ rule score:
         run=lambda w: lw.as_json({"dataset": w.dataset, "encoder": w.encoder, "noise": w.noise, "k": int(w.k),
                                   "seed": int(w.seed)}),
         baselines=config["baselines"],
+        baseline_sample=config["baseline_sample"],
         code=lw.code_version("score"),
     threads: config["threads"]
     log:
@@ -23,8 +24,8 @@ rule score:
     shell:
         "python -m lra score --manifest {input.manifest} --labels {input.labels} --features {input.features}"
         " --neighbors {input.neighbors} --predictions {input.predictions} --run {params.run:q}"
-        " --seed {wildcards.seed} --baselines {params.baselines} --metrics {output.metrics}"
-        " --issues {output.issues} --threads {threads} 2> {log}"
+        " --seed {wildcards.seed} --baselines {params.baselines} --baseline-sample {params.baseline_sample}"
+        " --metrics {output.metrics} --issues {output.issues} --threads {threads} 2> {log}"
 
 
 rule report:

@@ -8,7 +8,7 @@ import logging
 import sys
 
 from . import threads
-from .errors import LraError
+from .errors import LraError, Stopped
 
 
 def _json(text: str):
@@ -64,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = _stage(sub, "train", "train the LRA denoiser", "manifest", "labels", "neighbors", "out", features=True)
     s.add_argument("--params", type=_json, default={}, help="train hyperparameters as JSON")
+    s.add_argument("--checkpoint-minutes", type=float, default=5.0,
+                   help="save train.ckpt beside --out this often (0: only on SIGTERM); a rerun resumes from it")
 
     s = _stage(sub, "predict", "DDIM predictions for every item", "manifest", "model", "out", features=True)
     s.add_argument("--params", type=_json, default={}, help="ddim_steps, samples, eta, seed, device, batch_size")
@@ -118,7 +120,8 @@ def run(args: argparse.Namespace) -> None:
     elif args.stage == "neighbors":
         stages.neighbors(args.manifest, args.features, args.index, args.k, args.out, args.device)
     elif args.stage == "train":
-        stages.train(args.manifest, args.labels, args.features, args.neighbors, args.out, args.params)
+        stages.train(args.manifest, args.labels, args.features, args.neighbors, args.out, args.params,
+                     args.checkpoint_minutes)
     elif args.stage == "predict":
         stages.predict(args.manifest, args.features, args.model, args.out, **args.params)
     elif args.stage == "score":
@@ -180,6 +183,9 @@ def main(argv: list[str] | None = None) -> int:
             log.info("threads used: %s", threads.describe())
             # exact figures: Snakemake's benchmark files sample memory and CPU time only every 30 s after 15 s
             log.info("lra %s: peak RSS %.0f MiB, CPU %.1f s", args.stage, peak_rss_mib(), cpu_seconds())
+    except Stopped as exc:  # SIGTERM/SIGINT: checkpoint saved; non-zero so SLURM and Snakemake rerun the job
+        print(f"lra {args.stage}: {exc}", file=sys.stderr)
+        return 128 + exc.signum
     except LraError as exc:
         print(f"lra {args.stage}: error: {exc}", file=sys.stderr)
         return 2

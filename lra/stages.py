@@ -293,11 +293,18 @@ def load_neighbors(path, ids) -> np.ndarray:
 
 # --- diffusion: train, predict ------------------------------------------------------------------
 
-def train(manifest, labels, feature_paths: list[str], neighbors_path, out, params: dict | None = None) -> dict:
-    """Candidates from neighbours + observed labels → trained denoiser (model.pt, selected on val)."""
+def train(manifest, labels, feature_paths: list[str], neighbors_path, out, params: dict | None = None,
+          checkpoint_minutes: float = 5.0) -> dict:
+    """Candidates from neighbours + observed labels → trained denoiser (model.pt, selected on val).
+
+    Resumable: saves `train.ckpt` beside `out` every `checkpoint_minutes` and on SIGTERM (then
+    exits non-zero); a rerun with the same inputs and params resumes from it, and it is removed
+    once `out` is written (`lra.diffusion.checkpoint`)."""
     import torch
 
-    from .diffusion import TrainConfig, candidates, train as fit
+    from .diffusion import TrainConfig
+    from .diffusion.checkpoint import Checkpoint, fingerprint
+    from .diffusion.rounds import train_rounds
     from .diffusion.train import selected_epoch
 
     params = dict(params or {})
@@ -310,19 +317,40 @@ def train(manifest, labels, feature_paths: list[str], neighbors_path, out, param
     observed = load_observed(labels, train_ids)
     nb = load_neighbors(neighbors_path, train_ids)
     nb_rows = features.align(train_ids, nb.reshape(-1), neighbors_path).reshape(nb.shape)
-    cand, agree = candidates(observed, nb_rows, cfg.own_label)
     x = features.load(feature_paths, np.concatenate([train_ids, val["id"].to_numpy(str)]))
     val_labels = _selection_labels(val, labels, select_on, manifest)
-    log.info("train: %d items, %d candidates each, %d classes, %d val items scored on %s labels",
-             len(train_ids), cand.shape[1], len(m.classes), len(val), select_on)
-    model, _, history = fit(x[:len(train_ids)], cand, agree, len(m.classes), cfg,
-                            x[len(train_ids):] if len(val) else None, val_labels, log=log.info)
-    state = {"state_dict": {k: v.cpu() for k, v in model.state_dict().items()}, "hparams": model.hparams,
-             "train_config": {**params, "select_on": select_on}, "classes": m.classes, "history": history,
-             "selected_epoch": selected_epoch(history), "encoder": features.encoder_info(feature_paths)}
+    log.info("train: %d items, %d candidates each, %d classes, %d val items scored on %s labels, %d round(s)",
+             len(train_ids), nb_rows.shape[1] + int(cfg.own_label), len(m.classes), len(val), select_on, cfg.rounds)
+    key = fingerprint({**params, "select_on": select_on, "classes": m.classes}, x, observed, nb_rows, val_labels)
+    with Checkpoint(checkpoint_path(out), key, checkpoint_minutes, log=log.info) as ckpt:
+        model, _, history, relabelled = train_rounds(x[:len(train_ids)], observed, nb_rows, len(m.classes), cfg,
+                                                     x[len(train_ids):] if len(val) else None, val_labels,
+                                                     log=log.info, checkpoint=ckpt)
+    changed = relabelled != observed
+    state = {"state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
+             **_plain({"hparams": model.hparams, "train_config": {**params, "select_on": select_on},
+                       "classes": m.classes, "history": history, "selected_epoch": selected_epoch(history),
+                       "encoder": features.encoder_info(feature_paths),
+                       "relabelled": {"ids": train_ids[changed].tolist(), "labels": relabelled[changed].tolist()}})}
     with atomic_path(out) as tmp:
         torch.save(state, tmp)
+    ckpt.remove()
     return state
+
+
+def _plain(values: dict) -> dict:
+    """The same values as fresh JSON objects. Pickle (torch.save) memoises strings by identity, so
+    equal values built along different paths (CLI or Python, resumed or not) would otherwise save
+    to different bytes."""
+    import json
+
+    return json.loads(json.dumps(values))
+
+
+def checkpoint_path(model_path) -> Path:
+    """`{run}/model.pt` → `{run}/train.ckpt`: beside the model, not a declared output (Snakemake
+    deletes a failed job's outputs, and this file must outlive a killed job)."""
+    return Path(model_path).with_name("train.ckpt")
 
 
 def _selection_labels(val: pd.DataFrame, labels, select_on: str, manifest) -> np.ndarray | None:
@@ -357,25 +385,53 @@ def load_model(path):
 
 
 def predict(manifest, feature_paths: list[str], model_path, out, ddim_steps: int = 10, samples: int = 0,
-            eta: float = 0.0, seed: int = 0, device: str = "auto", batch_size: int = 4096) -> pd.DataFrame:
+            eta: float = 0.0, seed: int = 0, device: str = "auto", batch_size: int = 4096,
+            chunk_rows: int = 65536) -> pd.DataFrame:
     """DDIM predictions for every item: deterministic class and ŷ_0, plus, with `samples` = n,
-    the vote frequencies of n stochastic trajectories, their majority class and entropy."""
+    the vote frequencies of n stochastic trajectories, their majority class and entropy.
+
+    Resumable (`lra.chunks`): rows are predicted `chunk_rows` at a time (rounded up to whole
+    batches, so chunking never changes a batch) into `<out>.chunks/`, each chunk keyed by the
+    model file, the result-changing params and its rows' ids, draw keys and features; a rerun
+    after a kill reuses the finished chunks. An item's draws depend only on its key
+    (`lra.diffusion.draws`), so the result is the same bytes, interrupted or not."""
     import torch
 
-    from .diffusion.sample import predict as sample, read_out
+    from .chunks import Chunks, digest, file_digest
+    from .diffusion.sample import predict as sample
     from .diffusion.train import resolve_device
 
     m = load_manifest(manifest, feature_paths)
     ids = m.frame["id"].to_numpy(str)
+    splits = m.frame["split"].to_numpy(str)
     x = features.load(feature_paths, ids)
+    keys = item_keys(m)
+    rows = -(-max(1, int(chunk_rows)) // batch_size) * batch_size
+    starts = range(0, max(1, len(ids)), rows)
+    model, schedule, _ = load_model(model_path)  # a missing or damaged model fails here, clearly
+    base = digest(file_digest(model_path), [ddim_steps, samples, eta, seed, batch_size], str(x.dtype))
+    chunks = Chunks(out, [digest(base, ids[s:s + rows], keys[s:s + rows], x[s:s + rows]) for s in starts])
+    todo = chunks.todo()
+    log.info("predict: %d rows in %d chunk(s), %d to compute", len(ids), len(starts), len(todo))
     dev = resolve_device(device)
-    model, schedule, _ = load_model(model_path)
     model.to(dev)
     schedule.to(dev)
-    y0, votes = sample(model, schedule, torch.as_tensor(x, device=dev), steps=ddim_steps, batch_size=batch_size,
-                       samples=samples, eta=eta, seed=seed, keys=item_keys(m))
-    C = len(m.classes)
-    cols = {"id": pa.array(ids), "split": pa.array(m.frame["split"].to_numpy(str)),
+    with progress(total=sum(len(ids[starts[i]:starts[i] + rows]) for i in todo), desc="predict", unit="items") as bar:
+        for i in todo:
+            s = slice(starts[i], starts[i] + rows)
+            y0, votes = sample(model, schedule, torch.as_tensor(x[s], device=dev), steps=ddim_steps,
+                               batch_size=batch_size, samples=samples, eta=eta, seed=seed, keys=keys[s])
+            chunks.write(i, _prediction_table(ids[s], splits[s], y0, votes, samples, len(m.classes)))
+            bar.update(len(ids[s]))
+    chunks.assemble({"ddim_steps": ddim_steps, "samples": samples, "eta": eta, "seed": seed})
+    chunks.remove()
+    return read_table(out).to_pandas()
+
+
+def _prediction_table(ids, splits, y0, votes, samples: int, C: int) -> pa.Table:
+    from .diffusion.sample import read_out
+
+    cols = {"id": pa.array(ids), "split": pa.array(splits),
             "predicted": pa.array(read_out(y0).numpy()),
             "y0": pa.FixedSizeListArray.from_arrays(pa.array(y0.numpy().reshape(-1)), C)}
     if votes is not None:
@@ -383,9 +439,7 @@ def predict(manifest, feature_paths: list[str], model_path, out, ddim_steps: int
         cols["class_frequencies"] = pa.FixedSizeListArray.from_arrays(pa.array(p.reshape(-1)), C)
         cols["majority"] = pa.array(votes.numpy().argmax(axis=1))
         cols["entropy"] = pa.array(entropy)
-    table = pa.table(cols)
-    write_table(table, out, metadata={"ddim_steps": ddim_steps, "samples": samples, "eta": eta, "seed": seed})
-    return table.to_pandas()
+    return pa.table(cols)
 
 
 def vote_frequencies(votes: np.ndarray, samples: int, block: int = 65536) -> tuple[np.ndarray, np.ndarray]:

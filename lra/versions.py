@@ -32,6 +32,7 @@ IGNORED = {
     "lra.__main__": "the `python -m lra` entry point",
     "lra.cli": "parses arguments and forwards them; a rule's values reach the stage through params",
     "lra.workflow": "Snakemake side: which jobs run and with which params (Snakemake tracks those itself)",
+    "lra.methods": "Snakemake side: a method preset reaches the train rule as its resolved params",
     "lra.versions": "this file",
     "lra.errors": "the error type: what a failing stage says, not what a stage writes",
     "lra.progress": "progress display",

@@ -169,3 +169,34 @@ def noise_threads(config: dict, noise: str) -> int:
 def as_json(value) -> str:
     """Stable JSON for rule params (a changed value reruns the rule and what follows it)."""
     return json.dumps(value, sort_keys=True)
+
+
+# Keys of the train block that change how a job runs, not what it computes.
+TRAIN_RUN_KEYS = {"checkpoint_minutes": 5}
+
+
+def train_params(config: dict) -> dict:
+    """The train hyper-parameters of a run: the `method` preset under the user's `train:` keys,
+    without `TRAIN_RUN_KEYS` (what the rule's tracked params carry)."""
+    from .methods import train_params as resolve
+
+    return {k: v for k, v in resolve(config).items() if k not in TRAIN_RUN_KEYS}
+
+
+def train_run_key(config: dict, key: str):
+    """A `TRAIN_RUN_KEYS` value: the user's, else its default."""
+    return (config.get("train") or {}).get(key, TRAIN_RUN_KEYS[key])
+
+
+class Untracked:
+    """A rule param that reaches the shell command (str) but never reruns a job: Snakemake's
+    params trigger records only builtin values, and its repr is constant besides."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __repr__(self) -> str:
+        return "Untracked()"

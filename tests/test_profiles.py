@@ -39,3 +39,11 @@ def test_local_cluster_profile_checks_status_with_squeue():
     p = load("slurm-local")
     assert p["slurm-status-command"] == "squeue"
     assert p["slurm-no-account"] is True
+
+
+def test_slurm_profile_resubmits_and_warns_train_before_its_time_limit():
+    p = load("slurm")
+    assert p["slurm-requeue"] is True and p["retries"] >= 1
+    extra = p["set-resources"]["train"]["slurm_extra"].strip("'\"")
+    # the job's steps get SIGTERM (lra runs in the plugin's srun step); B: would signal only the batch shell
+    assert extra.startswith("--signal=TERM@") and "B:" not in extra

@@ -51,9 +51,10 @@ def test_train_steps_takes_exactly_that_many_optimizer_steps_whatever_n(n, monke
 
 
 def test_training_length_by_epochs_is_unchanged_without_steps():
-    assert train_mod.training_length(TrainConfig(epochs=10, min_steps=0, warmup_epochs=2), 7) == (10, 70, 14)
-    assert train_mod.training_length(TrainConfig(epochs=10, min_steps=100, warmup_epochs=2), 7) == (15, 105, 14)
-    assert train_mod.training_length(TrainConfig(steps=100, epochs=200, warmup_epochs=5), 7) == (15, 100, 2)
+    assert train_mod.training_length(TrainConfig(epochs=10, min_steps=0, warmup_epochs=2), 7) == (10, 70, 14, 70)
+    assert train_mod.training_length(TrainConfig(epochs=10, min_steps=100, warmup_epochs=2), 7) == (15, 105, 14, 105)
+    assert train_mod.training_length(TrainConfig(steps=100, epochs=200, warmup_epochs=5), 7) == (15, 100, 2, 100)
+    assert train_mod.training_length(TrainConfig(epochs=10, warmup_epochs=2, lr_decay_epochs=50), 7) == (10, 70, 14, 350)
 
 
 # --- the baselines' stratified sample -------------------------------------------------------------

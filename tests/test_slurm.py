@@ -23,7 +23,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 TINY = """\
 knn_k: [3]
-train: {epochs: 2, F: 32, T: 100, eval_every: 1}
+train: {epochs: 2, min_steps: 0, F: 32, T: 100, eval_every: 1}
 predict: {samples: 2}
 """
 GPU_RULES = {"embed", "train", "predict"}

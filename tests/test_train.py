@@ -86,7 +86,7 @@ def test_selection_prefers_a_later_check_that_is_statistically_as_good():
     for step, acc in enumerate([0.5, 0.8, 0.77, 0.8]):
         m.w.data.fill_(step)
         argmax.offer(acc, m)
-    assert argmax.state["w"].item() == 3  # ties go to the later check
+    assert argmax.state["w"].item() == 1  # the published rule: a tie does not replace the kept check
 
 
 def test_same_seed_gives_identical_weights():
@@ -126,3 +126,27 @@ def test_own_label_off_removes_the_items_own_label_from_its_candidates():
     assert (on[:, -1] == observed).all() and (on[:, :2] == off).all()
     # item 0's label 0 is in no neighbour's list: without its own label it cannot be drawn
     assert 0 in on[0] and 0 not in off[0]
+
+
+def test_lr_decay_epochs_sets_where_the_cosine_reaches_zero():
+    x, y = clustered(32, 2, 4, spread=0.5)
+    rows = np.argsort(-(x @ x.T), axis=1)[:, 1:3]
+    cand, agree = candidates(y, rows)
+    # the paper's CIFAR schedule: 1000-epoch cosine stopped early, so the lr never reaches zero
+    assert lr_at(200 * 4 - 1, 1000 * 4, 5 * 4, 1e-3) > 0.9e-3
+    cfg = TrainConfig(epochs=2, F=8, T=20, batch_size=16, lr_decay_epochs=1000, warmup_epochs=0)
+    train(x, cand, agree, 2, cfg, log=lambda *a: None)  # runs with a decay horizon past the last epoch
+
+
+def test_feature_scale_none_feeds_the_features_as_given():
+    from lra.diffusion import Denoiser
+
+    assert Denoiser(3, 16, F=8, T=10).fp_scale == 4.0
+    plain = Denoiser(3, 16, F=8, T=10, feature_scale="none")
+    assert plain.fp_scale == 1.0 and plain.hparams["feature_scale"] == "none"
+    import pytest
+
+    from lra.errors import LraError
+
+    with pytest.raises(LraError, match="train.feature_scale"):
+        Denoiser(3, 16, F=8, T=10, feature_scale="sqrt")

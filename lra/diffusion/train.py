@@ -19,6 +19,7 @@ import torch
 from torch.nn import functional as F_
 
 from ..progress import progress
+from .checkpoint import Checkpoint, Position, training_state
 from .model import Denoiser
 from .sample import predict, read_out
 from .schedule import CosineSchedule
@@ -34,13 +35,18 @@ class TrainConfig:
     batch_size: int = 256
     lr: float = 1e-3  # peak learning rate of Adam
     warmup_epochs: int = 5  # linear warm-up, then cosine decay to zero at the last epoch
+    lr_decay_epochs: int | None = None  # epoch the cosine reaches zero (None: the last; the published CIFAR script: 1000)
     grad_clip: float = 1.0  # max gradient norm
     weighting: bool = True  # weight items by candidate agreement
     weight_power: float = 1.0  # w_i ∝ agreement^power (1 = the paper; larger sharpens the targets)
     own_label: bool = True  # the item's own observed label is one of its candidates
     ddim_steps: int = 10  # DDIM steps used by validation during training
     eval_every: int = 5  # epochs between validation checks (model selection)
-    select_tolerance: float = 1.0  # keep the latest check within this many standard errors of the best
+    select_tolerance: float = 1.0  # keep the latest check within this many standard errors of the best (0: argmax)
+    feature_scale: str = "unit_rms"  # features into the denoiser at unit RMS per dimension, or "none" (as given)
+    rounds: int = 1  # relabel-and-retrieve rounds (lra.diffusion.rounds); 1 = train once on the observed labels
+    round_fraction: float = 0.5  # a later round trains this share of the first round's epochs/steps, warm-started
+    relabel_margin: float = 0.0  # relabel only where the model's best class beats its runner-up by this much
     device: str = "auto"
     amp: bool = True  # bf16 autocast, on CUDA only
     compile: bool = False  # torch.compile the denoiser, on CUDA only
@@ -119,8 +125,8 @@ class Selection:
 
     Plain argmax over ~100 checks of a few hundred noisy labels picks lucky spikes, often early
     ones: on digits with 20 % noise it kept epoch 115 of 889. Preferring the latest of the
-    statistically indistinguishable checks keeps the better-trained model. tolerance 0 is argmax
-    (ties going to the later check).
+    statistically indistinguishable checks keeps the better-trained model. tolerance 0 is the
+    published code's rule: plain argmax, a check replacing the kept one only when strictly better.
     """
 
     def __init__(self, n_val: int, tolerance: float = 1.0):
@@ -128,26 +134,36 @@ class Selection:
         self.best_acc, self.state = -1.0, None
 
     def offer(self, acc: float, model) -> bool:
-        self.best_acc = max(self.best_acc, acc)
-        p = self.best_acc
-        if acc < p - self.tolerance * math.sqrt(p * (1 - p) / self.n):
-            return False
+        if self.tolerance == 0:
+            if acc <= self.best_acc:
+                return False
+            self.best_acc = acc
+        else:
+            self.best_acc = max(self.best_acc, acc)
+            p = self.best_acc
+            if acc < p - self.tolerance * math.sqrt(p * (1 - p) / self.n):
+                return False
         self.state = copy.deepcopy(model.state_dict())
         return True
 
 
 def train(fp: np.ndarray, cand: np.ndarray, agree: np.ndarray, num_classes: int, cfg: TrainConfig,
-          val_fp: np.ndarray | None = None, val_labels: np.ndarray | None = None, log=print):
+          val_fp: np.ndarray | None = None, val_labels: np.ndarray | None = None, log=print,
+          init: dict | None = None, checkpoint: Checkpoint | None = None):
     """Train a denoiser on train features `fp` with candidate labels; select a checkpoint by its
     validation accuracy against `val_labels` (observed labels unless clean ones are given), see
-    `Selection`.
+    `Selection`. With `checkpoint`, resume from its saved state and save at step and epoch
+    boundaries (`lra.diffusion.checkpoint`): same results, interrupted or not. `init`: a state dict to
+    start from (a later relabelling round) instead of a fresh model.
 
     Returns (model, schedule, history) with the selected weights loaded."""
     device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
     g = torch.Generator().manual_seed(cfg.seed)
     schedule = CosineSchedule(cfg.T).to(device)
-    model = Denoiser(num_classes, fp.shape[1], cfg.F, cfg.T).to(device)
+    model = Denoiser(num_classes, fp.shape[1], cfg.F, cfg.T, feature_scale=cfg.feature_scale).to(device)
+    if init is not None:
+        model.load_state_dict(init)
     step_fn = torch.compile(model) if cfg.compile and device.type == "cuda" else model
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     x = torch.as_tensor(fp, device=device)
@@ -156,7 +172,7 @@ def train(fp: np.ndarray, cand: np.ndarray, agree: np.ndarray, num_classes: int,
     N, K = cand.shape
     B = min(cfg.batch_size, N)
     per_epoch = max(1, N // B)  # drop the ragged last batch: BatchNorm needs > 1 item
-    epochs, total, warmup = training_length(cfg, per_epoch)
+    epochs, total, warmup, horizon = training_length(cfg, per_epoch)
     if cfg.steps:
         log(f"{N} items give {per_epoch} steps per epoch: training steps={total} ({total / per_epoch:.2f} epochs)")
     elif epochs > cfg.epochs:
@@ -164,21 +180,36 @@ def train(fp: np.ndarray, cand: np.ndarray, agree: np.ndarray, num_classes: int,
     use_amp = cfg.amp and device.type == "cuda"
     history, step = [], 0
     selection = Selection(0 if val_labels is None else len(val_labels), cfg.select_tolerance)
-    for epoch in progress(range(1, epochs + 1), desc="train", unit="epochs"):
+    start = Position()
+    resumed = checkpoint.resume(model, opt, g, selection) if checkpoint is not None else None
+    if resumed is not None:
+        start, history = resumed
+        step = start.step
+
+    def snapshot(position: Position) -> dict:
+        return training_state(model, opt, g, selection, history, position)
+
+    for epoch in progress(range(start.epoch, epochs + 1), desc="train", unit="epochs"):  # resumed: those left
         model.train()
-        perm = torch.randperm(N, generator=g)
-        losses = []  # kept on the device: a per-step .item() would wait for the GPU every step
-        for b in range(min(per_epoch, total - step)):  # a fixed `steps` may end part-way through an epoch
+        if epoch == start.epoch and start.perm is not None:  # resuming inside this epoch
+            perm, losses, first = start.perm, start.losses, start.batch
+        else:
+            perm, losses, first = torch.randperm(N, generator=g), [], 0
+        # losses stay on the device: a per-step .item() would wait for the GPU every step
+        last = min(per_epoch, total - (step - first))  # a fixed `steps` may end part-way through an epoch
+        for b in range(first, last):
             idx = perm[b * B:(b + 1) * B]
             j = torch.randint(0, K, (len(idx),), generator=g)
             y_hat, w = cand_t[idx, j], weight_t[idx, j]
             t = antithetic_timesteps(len(idx), cfg.T, g)
             eps = torch.randn(len(idx), num_classes, generator=g)
             idx, y_hat, w, t, eps = (v.to(device, non_blocking=True) for v in (idx, y_hat, w, t, eps))
-            lr = lr_at(step, total, warmup, cfg.lr)
+            lr = lr_at(step, horizon, warmup, cfg.lr)
             loss = optimizer_step(step_fn, model, opt, schedule, x[idx], y_hat, w, t, eps, lr, cfg.grad_clip, use_amp)
             losses.append(loss)
             step += 1
+            if checkpoint is not None:
+                checkpoint.boundary(Position(epoch, b + 1, step, perm, losses), snapshot)
         epoch_loss = 0.0
         for value in torch.stack(losses).tolist():  # one host sync per epoch, summed in step order as before
             epoch_loss += value
@@ -190,20 +221,24 @@ def train(fp: np.ndarray, cand: np.ndarray, agree: np.ndarray, num_classes: int,
                 record["selected"] = True
             log(f"epoch {epoch}: loss {record['loss']:.4f} val_accuracy {acc:.4f}")
         history.append(record)
+        if checkpoint is not None and epoch < epochs:  # after the last epoch, finishing is quicker
+            checkpoint.boundary(Position(epoch + 1, 0, step), snapshot)
     if selection.state is not None:
         model.load_state_dict(selection.state)
     model.eval()
     return model, schedule, history
 
 
-def training_length(cfg: TrainConfig, per_epoch: int) -> tuple[int, int, int]:
-    """(epochs, optimizer steps, warm-up steps). By epochs, raised to reach `min_steps`; with
-    `steps`, exactly that many (the last epoch may stop part-way) and a warm-up of the same share
-    of them as `warmup_epochs` is of `epochs`, so the learning-rate schedule spans the real count."""
+def training_length(cfg: TrainConfig, per_epoch: int) -> tuple[int, int, int, int]:
+    """(epochs, optimizer steps, warm-up steps, learning-rate horizon in steps). By epochs, raised
+    to reach `min_steps`, the cosine reaching zero at `lr_decay_epochs` (None: the last epoch);
+    with `steps`, exactly that many (the last epoch may stop part-way), a warm-up of the same share
+    of them as `warmup_epochs` is of `epochs`, and the cosine spanning them."""
     if cfg.steps:
-        return math.ceil(cfg.steps / per_epoch), cfg.steps, min(cfg.steps, round(cfg.steps * cfg.warmup_epochs / cfg.epochs))
+        warmup = min(cfg.steps, round(cfg.steps * cfg.warmup_epochs / cfg.epochs))
+        return math.ceil(cfg.steps / per_epoch), cfg.steps, warmup, cfg.steps
     epochs = max(cfg.epochs, math.ceil(cfg.min_steps / per_epoch))
-    return epochs, epochs * per_epoch, cfg.warmup_epochs * per_epoch
+    return epochs, epochs * per_epoch, cfg.warmup_epochs * per_epoch, (cfg.lr_decay_epochs or epochs) * per_epoch
 
 
 def accuracy(model, schedule, fp: np.ndarray, labels: np.ndarray, steps: int, device) -> float:

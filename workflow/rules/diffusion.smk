@@ -7,7 +7,8 @@ rule train:
     output:
         f"{RUN}/model.pt",
     params:
-        train=lambda w: lw.as_json({**config["train"], "seed": int(w.seed), "device": config["device"]}),
+        train=lambda w: lw.as_json({**lw.train_params(config), "seed": int(w.seed), "device": config["device"]}),
+        checkpoint_minutes=lw.Untracked(lw.train_run_key(config, "checkpoint_minutes")),
         code=lw.code_version("train"),
     threads: config["threads"]
     log:
@@ -16,9 +17,12 @@ rule train:
         "logs/{dataset}/train/{encoder}/{noise}/k{k}/seed{seed}.bench.tsv"
     conda:
         ENV
+    # exec: python replaces the shell, so a SIGTERM (SLURM, before a time limit) reaches lra, which
+    # checkpoints to {RUN}/train.ckpt and exits non-zero, rather than killing a shell in between
     shell:
-        "python -m lra train --manifest {input.manifest} --labels {input.labels} --features {input.features}"
-        " --neighbors {input.neighbors} --params {params.train:q} --threads {threads} --out {output} 2> {log}"
+        "exec python -m lra train --manifest {input.manifest} --labels {input.labels} --features {input.features}"
+        " --neighbors {input.neighbors} --params {params.train:q} --checkpoint-minutes {params.checkpoint_minutes}"
+        " --threads {threads} --out {output} 2> {log}"
 
 
 rule predict:

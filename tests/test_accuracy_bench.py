@@ -1,0 +1,51 @@
+"""bench/accuracy.py's statistics: per-cell paired differences with t-intervals over seeds, the
+overall mean with its interval over seeds, and the target checks."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+
+import accuracy  # noqa: E402
+import groups as bench_datasets  # noqa: E402
+
+
+def _raw(diff_by_seed):
+    rows = []
+    for seed, d in enumerate(diff_by_seed):
+        for method, acc in (("paper", 0.80), ("default", 0.80 + d)):
+            rows.append({"dataset": "toy", "noise": "sym-0.4", "seed": seed, "method": method, "lra": acc,
+                         "issues_f1": 0.9, "cleanlab_issues_f1": 0.8, "knn_vote": 0.78, "linear_probe": 0.7,
+                         "cleanlab": 0.75, "datalab_relabel": 0.74, "clean_knn_vote": 0.85, "clean_linear_probe": 0.83})
+    return pd.DataFrame(rows)
+
+
+def test_paired_difference_and_its_t_interval_over_seeds():
+    raw = _raw([0.01, 0.03, 0.05])
+    c = accuracy.cells(raw).iloc[0]
+    assert c["n_seeds"] == 3 and np.isclose(c["diff"], 3.0)
+    half = 4.302653 * 2.0 / np.sqrt(3)  # t(0.975, 2) · sd / sqrt(n), sd of (1, 3, 5) = 2
+    assert np.isclose(c["diff_lo"], 3.0 - half, atol=1e-4) and np.isclose(c["diff_hi"], 3.0 + half, atol=1e-4)
+    mean, lo, hi = accuracy.overall(raw)
+    assert np.isclose(mean, 3.0) and lo < 3.0 < hi
+
+
+def test_targets_report_met_and_missed_with_the_margin():
+    raw = _raw([0.01, 0.03, 0.05])
+    lines = accuracy.targets(accuracy.cells(raw), accuracy.overall(raw))
+    assert lines[0].startswith("- within 2.0 points") and ": met" in lines[0] and "largest gap 2.00" in lines[0]  # 2.0 is within
+    assert "missed" in lines[1]  # CI of (1, 3, 5) reaches below 0
+    assert "met" in lines[3] and "met" in lines[4]
+
+
+def test_the_groups_are_fixed_and_disjoint():
+    groups = bench_datasets.GROUPS
+    assert groups == {"dev": ("digits", "synthetic"), "heldout": ("glyphs", "longtail")}
+    x, y = bench_datasets.longtail_features()
+    counts = np.bincount(y)
+    assert len(counts) == 20 and 9 <= counts.max() / counts.min() <= 11  # imbalance 10

@@ -52,6 +52,28 @@ def clustered(n_per_class: int, num_classes: int, dim: int, spread: float, seed:
     return x.astype(np.float32), y
 
 
+def clustered_parquet(path: Path, n_per_class: int, num_classes: int, dim: int, spread: float, seed: int,
+                      split_p=(0.7, 0.1, 0.2), split_seed: int = 0, prefix: str = "i") -> Path:
+    """An embeddings-kind Parquet of `clustered` items (id, split, label, clean_label, embedding),
+    the split drawn with probabilities `split_p` for train/val/test."""
+    x, y = clustered(n_per_class, num_classes, dim, spread, seed)
+    split = np.random.default_rng(split_seed).choice(["train", "val", "test"], size=len(y), p=list(split_p))
+    pd.DataFrame({"id": [f"{prefix}{i}" for i in range(len(y))], "split": split, "label": y, "clean_label": y,
+                  "embedding": list(x)}).to_parquet(path)
+    return path
+
+
+def noisy_neighbourhoods(n_per_class: int, spread: float, flip: float = 0.3, k: int = 5):
+    """3 unit-norm clusters, labels flipped c → c+1 with probability `flip`, and each item's k
+    nearest other rows: the inputs of candidate building and training."""
+    x, y = clustered(n_per_class, 3, 16, spread=spread)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    noisy = np.where(np.random.default_rng(0).random(len(y)) < flip, (y + 1) % 3, y)
+    sims = x @ x.T
+    np.fill_diagonal(sims, -np.inf)
+    return x, y, noisy, np.argsort(-sims, axis=1)[:, :k]
+
+
 def write_config(path: Path, *overrides: dict) -> Path:
     cfg: dict = {}
     for o in overrides:
@@ -120,14 +142,7 @@ def png_folder(tmp_path: Path) -> Path:
 @pytest.fixture
 def embeddings_file(tmp_path: Path) -> Path:
     """An embeddings Parquet (4 classes, 32-dim), made outside the project, with clean labels."""
-    x, y = clustered(60, 4, 32, spread=0.6, seed=2)
-    rng = np.random.default_rng(3)
-    split = rng.choice(["train", "val", "test"], size=len(y), p=[0.7, 0.1, 0.2])
-    df = pd.DataFrame({"id": [f"item{i}" for i in range(len(y))], "split": split, "label": y,
-                       "clean_label": y, "embedding": list(x)})
-    path = tmp_path / "vectors.parquet"
-    df.to_parquet(path)
-    return path
+    return clustered_parquet(tmp_path / "vectors.parquet", 60, 4, 32, spread=0.6, seed=2, split_seed=3, prefix="item")
 
 TINY_CLIP = {
     "embed_dim": 16,

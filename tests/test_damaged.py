@@ -14,7 +14,7 @@ import pytest
 from lra import cli, features, stages
 from lra.io import DamagedFile, load_torch
 
-from .conftest import REPO, clustered, folder_dataset
+from .conftest import REPO, clustered_parquet, folder_dataset
 
 TRAIN = {"epochs": 1, "min_steps": 0, "F": 16, "T": 50, "batch_size": 32, "eval_every": 1}
 
@@ -23,11 +23,7 @@ TRAIN = {"epochs": 1, "min_steps": 0, "F": 16, "T": 50, "batch_size": 32, "eval_
 def files(tmp_path_factory):
     """One small run's files, made by the stage functions: every kind of file a stage reads."""
     d = tmp_path_factory.mktemp("run")
-    x, y = clustered(30, 4, 16, spread=0.5, seed=5)
-    split = np.random.default_rng(0).choice(["train", "val", "test"], size=len(y), p=[0.6, 0.2, 0.2])
-    emb = d / "vectors.parquet"
-    pd.DataFrame({"id": [f"i{i}" for i in range(len(y))], "split": split, "label": y, "clean_label": y,
-                  "embedding": list(x)}).to_parquet(emb)
+    emb = clustered_parquet(d / "vectors.parquet", 30, 4, 16, spread=0.5, seed=5, split_p=(0.6, 0.2, 0.2))
     f = {"embeddings": emb, "manifest": d / "manifest.parquet", "labels": d / "labels.parquet",
          "features": d / "part-00000.parquet", "index": d / "f.faiss", "neighbors": d / "k3.parquet",
          "model": d / "model.pt", "predictions": d / "pred.parquet", "metrics": d / "metrics.json",

@@ -17,7 +17,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import psutil
 import pytest
@@ -26,7 +25,7 @@ import torch
 from lra import stages
 from lra.diffusion import checkpoint as ckpt_mod
 
-from .conftest import REPO, clustered, planned_rules, write_config
+from .conftest import REPO, clustered_parquet, planned_rules, write_config
 
 # 200 steps, a few seconds: long enough to be killed mid-run, short for CI
 PARAMS = {"epochs": 20, "min_steps": 0, "F": 32, "T": 100, "batch_size": 16, "eval_every": 7,
@@ -39,11 +38,7 @@ DAG_ENV = {**ENV, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ
 def inputs(tmp_path_factory):
     """Manifest, noisy labels, features and neighbours of a small embeddings dataset."""
     root = tmp_path_factory.mktemp("resume")
-    x, y = clustered(60, 4, 16, spread=0.8, seed=5)
-    split = np.random.default_rng(6).choice(["train", "val", "test"], size=len(y), p=[0.7, 0.1, 0.2])
-    emb = root / "vectors.parquet"
-    pd.DataFrame({"id": [f"v{i}" for i in range(len(y))], "split": split, "label": y, "clean_label": y,
-                  "embedding": list(x)}).to_parquet(emb)
+    emb = clustered_parquet(root / "vectors.parquet", 60, 4, 16, spread=0.8, seed=5, split_seed=6, prefix="v")
     stages.data({"kind": "embeddings", "path": str(emb)}, root / "manifest.parquet")
     stages.noise(root / "manifest.parquet", "sym-0.3", root / "labels.parquet", seed=0)
     stages.index(root / "manifest.parquet", [str(emb)], root / "index.faiss")

@@ -9,7 +9,7 @@ import torch
 from lra.diffusion import TrainConfig
 from lra.diffusion.rounds import confidence, relabel, round_config, train_rounds
 
-from .conftest import clustered
+from .conftest import noisy_neighbourhoods
 
 
 def test_confidence_is_the_read_out_class_and_its_margin_over_the_runner_up():
@@ -34,13 +34,7 @@ def test_a_later_round_trains_a_fraction_without_warm_up_and_with_its_own_seed()
 
 
 def test_rounds_relabel_the_flipped_labels_and_train_on_the_rebuilt_candidates():
-    x, y = clustered(60, 3, 16, spread=0.4)
-    x /= np.linalg.norm(x, axis=1, keepdims=True)
-    rng = np.random.default_rng(0)
-    noisy = np.where(rng.random(len(y)) < 0.3, (y + 1) % 3, y)
-    sims = x @ x.T
-    np.fill_diagonal(sims, -np.inf)
-    rows = np.argsort(-sims, axis=1)[:, :5]
+    x, y, noisy, rows = noisy_neighbourhoods(60, spread=0.4)
     cfg = TrainConfig(epochs=100, F=64, T=50, batch_size=32, eval_every=5, lr=3e-3, rounds=2, round_fraction=0.5)
     logs = []
     _, _, history, labels = train_rounds(x, noisy, rows, 3, cfg, log=logs.append)

@@ -9,13 +9,11 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 
 from lra import stages, threads
 
-from .conftest import REPO, clustered
+from .conftest import REPO, clustered_parquet
 
 TRAIN = {"epochs": 10, "min_steps": 0, "F": 1024, "T": 100, "batch_size": 1024, "eval_every": 100}
 
@@ -25,11 +23,7 @@ def run_inputs(tmp_path_factory):
     """Manifest, labels, neighbours of 2,000 64-d items: with F = batch = 1024, training is mostly
     large matrix products, which torch splits over its threads."""
     d = tmp_path_factory.mktemp("threads")
-    x, y = clustered(500, 4, 64, spread=0.8, seed=1)
-    split = np.random.default_rng(0).choice(["train", "val", "test"], size=len(y), p=[0.8, 0.1, 0.1])
-    emb = d / "vectors.parquet"
-    pd.DataFrame({"id": [f"i{i}" for i in range(len(y))], "split": split, "label": y, "clean_label": y,
-                  "embedding": list(x)}).to_parquet(emb)
+    emb = clustered_parquet(d / "vectors.parquet", 500, 4, 64, spread=0.8, seed=1, split_p=(0.8, 0.1, 0.1))
     stages.data({"kind": "embeddings", "path": str(emb)}, d / "m.parquet")
     stages.noise(d / "m.parquet", "sym-0.2", d / "labels.parquet")
     stages.index(d / "m.parquet", [str(emb)], d / "f.faiss")

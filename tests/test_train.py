@@ -5,7 +5,7 @@ from lra.diffusion import TrainConfig, candidates, train
 from lra.diffusion.sample import predict, read_out
 from lra.diffusion.train import Selection, antithetic_timesteps, loss_weights, lr_at
 
-from .conftest import clustered
+from .conftest import clustered, noisy_neighbourhoods
 
 
 def test_candidates_are_neighbour_labels_plus_own_with_agreement_counts():
@@ -41,13 +41,7 @@ def _fit(x, y_obs, rows, **cfg):
 
 
 def test_training_learns_the_clean_classes_from_noisy_labels():
-    x, y = clustered(80, 3, 16, spread=0.5)
-    x /= np.linalg.norm(x, axis=1, keepdims=True)
-    rng = np.random.default_rng(0)
-    noisy = np.where(rng.random(len(y)) < 0.3, (y + 1) % 3, y)
-    sims = x @ x.T
-    np.fill_diagonal(sims, -np.inf)
-    rows = np.argsort(-sims, axis=1)[:, :5]
+    x, y, noisy, rows = noisy_neighbourhoods(80, spread=0.5)
     model, sch, history = _fit(x, noisy, rows, lr=3e-3)
     assert history[-1]["loss"] < history[0]["loss"]
     y0, _ = predict(model, sch, torch.as_tensor(x), steps=10)

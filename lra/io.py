@@ -39,6 +39,16 @@ class DamagedFile(LraError):
         super().__init__(f"{path}: {what} {problem} ({reason}); {fix}")
 
 
+def fixed_size_lists(values, width: int) -> pa.FixedSizeListArray:
+    """A numpy array of rows of `width` values as one Arrow list column. pyarrow converts a large
+    numpy string array (from ~5 million ids: a million items' neighbour lists) in chunks, which
+    `FixedSizeListArray.from_arrays` does not take: they are joined first."""
+    flat = pa.array(values.reshape(-1))
+    if isinstance(flat, pa.ChunkedArray):
+        flat = flat.combine_chunks()
+    return pa.FixedSizeListArray.from_arrays(flat, width)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it to `path` only if the block succeeds."""

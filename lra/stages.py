@@ -14,8 +14,8 @@ import pyarrow as pa
 
 from . import baselines, datasets, features, metrics, noise as noise_mod, retrieval, subsample
 from .errors import LraError
-from .io import (atomic_path, load_torch, read_index, read_metadata, read_table, short_reason, write_frame,
-                 write_json, write_table)
+from .io import (atomic_path, fixed_size_lists, load_torch, read_index, read_metadata, read_table, short_reason,
+                 write_frame, write_json, write_table)
 from .progress import progress
 
 log = logging.getLogger("lra")
@@ -276,8 +276,8 @@ def neighbors(manifest, feature_paths: list[str], index_path, k: int, out, devic
                        "an approximate index needs more nprobe or fewer lists (config key index), or use Flat")
     table = pa.table({
         "id": pa.array(ids),
-        "neighbors": pa.FixedSizeListArray.from_arrays(pa.array(train_ids[rows].reshape(-1)), k),
-        "similarities": pa.FixedSizeListArray.from_arrays(pa.array(sims.reshape(-1)), k),
+        "neighbors": fixed_size_lists(train_ids[rows], k),
+        "similarities": fixed_size_lists(sims, k),
     })
     write_table(table, out, metadata={"k": k})
 
@@ -433,10 +433,10 @@ def _prediction_table(ids, splits, y0, votes, samples: int, C: int) -> pa.Table:
 
     cols = {"id": pa.array(ids), "split": pa.array(splits),
             "predicted": pa.array(read_out(y0).numpy()),
-            "y0": pa.FixedSizeListArray.from_arrays(pa.array(y0.numpy().reshape(-1)), C)}
+            "y0": fixed_size_lists(y0.numpy(), C)}
     if votes is not None:
         p, entropy = vote_frequencies(votes.numpy(), samples)
-        cols["class_frequencies"] = pa.FixedSizeListArray.from_arrays(pa.array(p.reshape(-1)), C)
+        cols["class_frequencies"] = fixed_size_lists(p, C)
         cols["majority"] = pa.array(votes.numpy().argmax(axis=1))
         cols["entropy"] = pa.array(entropy)
     return pa.table(cols)

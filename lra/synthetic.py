@@ -59,7 +59,7 @@ def write_embeddings(path, n: int, dim: int = 64, num_classes: int = 10, spread:
     import pyarrow.parquet as pq
 
     from .datasets import stratified_split
-    from .io import atomic_path
+    from .io import atomic_path, fixed_size_lists
 
     split = stratified_split(_layout(n, dim, num_classes, modes, seed)[2], val_fraction, test_fraction, seed).astype(str)
     schema = pa.schema([("id", pa.string()), ("split", pa.string()), ("label", pa.int64()),
@@ -68,7 +68,7 @@ def write_embeddings(path, n: int, dim: int = 64, num_classes: int = 10, spread:
         start = 0
         for x, y in iter_clustered(n, dim, num_classes, spread, modes, seed, chunk_rows):
             rows = np.arange(start, start + len(y))
-            emb = pa.FixedSizeListArray.from_arrays(pa.array(x.astype(dtype).reshape(-1)), dim)
+            emb = fixed_size_lists(x.astype(dtype), dim)
             writer.write_table(pa.table([pa.array([f"s{i:06d}" for i in rows]), pa.array(split[rows]),
                                          pa.array(y), pa.array(y), emb], schema=schema))
             start += len(y)

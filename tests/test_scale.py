@@ -9,6 +9,7 @@ import sys
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from lra import datasets, subsample, synthetic
@@ -156,3 +157,15 @@ def test_scale_bench_runs_the_whole_dag(tmp_path):
     metrics = json.loads(next((tmp_path / "n400" / "results").rglob("metrics.json")).read_text())
     assert metrics["baseline_sample"]["sampled"] and metrics["baseline_sample"]["size"] == 100
     assert metrics["label_issues"]["cleanlab"]["n_wrong"] <= 100 and "ours_on_sample" in metrics["label_issues"]
+
+
+def test_a_million_items_neighbour_ids_fit_one_list_column():
+    """pyarrow converts ~5M+ numpy strings in chunks; the neighbours table of a million items
+    (10M ids) failed in FixedSizeListArray.from_arrays until io.fixed_size_lists joined them."""
+    from lra.io import fixed_size_lists
+
+    ids = np.char.add("s", np.arange(600_000).astype("U6")).astype("U7")
+    rows = np.tile(ids, 10).reshape(-1, 10)  # 6M ids: above pyarrow's chunking threshold
+    assert isinstance(pa.array(rows.reshape(-1)), pa.ChunkedArray)
+    lists = fixed_size_lists(rows, 10)
+    assert len(lists) == 600_000 and lists[599_999].as_py() == rows[-1].tolist()

@@ -59,6 +59,14 @@ def snakemake(workdir: Path, config: dict, reuse: bool) -> float:
     return time.time() - t
 
 
+def failure(log: Path) -> str:
+    """What to do about a failed run, from its Snakemake log."""
+    text = log.read_text(errors="replace") if log.exists() else ""
+    if "LockException" in text:  # a bench killed earlier left its lock: nothing else uses these folders
+        return f"locked by a killed run; `snakemake -d {log.parent} --unlock`, then rerun with --reuse"
+    return f"see {log}"
+
+
 def rows(workdir: Path, method: str, seed: int) -> list[dict]:
     """One row per run: found by globbing metrics.json and reading its `run`, whatever the depth."""
     cpu = {}
@@ -203,15 +211,23 @@ def main() -> None:
                 if method == "paper":  # the baselines do not depend on the method: scored once, in the default runs
                     cfg["baselines"] = []
                 work.append((args.out / args.group / name / f"seed{seed}" / method, cfg, method, seed))
-    all_rows = []
+    all_rows, failed = [], []
     with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
         futures = {pool.submit(snakemake, w, cfg, args.reuse): (w, m, s) for w, cfg, m, s in work}
         for f in concurrent.futures.as_completed(futures):
             w, m, s = futures[f]
-            print(f"{w.relative_to(args.out)}: {f.result():.0f} s", file=sys.stderr, flush=True)
+            try:
+                print(f"{w.relative_to(args.out)}: {f.result():.0f} s", file=sys.stderr, flush=True)
+            except subprocess.CalledProcessError:  # say so now, go on with the other runs
+                failed.append(w)
+                print(f"{w.relative_to(args.out)}: FAILED: {failure(w / 'snakemake.log')}", file=sys.stderr, flush=True)
+                continue
             all_rows += rows(w, m, s)
             partial = args.out / f"accuracy-{args.group}.partial.tsv"  # the rows so far, should the bench be stopped
             pd.DataFrame(all_rows).to_csv(partial, sep="\t", index=False, float_format="%.4f")
+    if failed:
+        sys.exit(f"{len(failed)} of {len(work)} runs failed (the finished ones' rows: "
+                 f"{args.out / f'accuracy-{args.group}.partial.tsv'}): " + ", ".join(map(str, failed)))
     raw = pd.DataFrame(all_rows)
     raw["noise"] = pd.Categorical(raw["noise"], NOISES)
     raw = raw.sort_values(["dataset", "noise", "seed", "method"]).reset_index(drop=True)

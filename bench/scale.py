@@ -195,7 +195,8 @@ def plot(table: pd.DataFrame, totals: dict[int, tuple[float, float]], fits: dict
         g = g.sort_values("n")
         label = f"{stage} (b={fits[stage]:.2f})" if stage in fits else stage
         ax_t.plot(g["n"], g["s"].clip(lower=0.01), marker="o", label=label)
-        ax_m.plot(g["n"], g["max_rss_mib"], marker="o", label=stage)
+        # the exact peak each lra command logs where there is one: Snakemake's sampling misses short jobs
+        ax_m.plot(g["n"], g["peak_mib"].fillna(g["max_rss_mib"]), marker="o", label=stage)
     ax_t.plot(sizes, [totals[n][0] for n in sizes], "k--", marker="s", label="end to end")
     if len(sizes) >= 2:  # a slope-1 guide through the smallest end-to-end point
         ref = totals[sizes[0]][0]

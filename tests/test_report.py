@@ -38,6 +38,7 @@ def test_each_figure_is_a_png(tmp_path):
     rng = np.random.default_rng(0)
     history = [{"epoch": e, "loss": 1 / e, **({"val_accuracy": 0.5 + e / 40} if e % 2 == 0 else {})} for e in range(1, 11)]
     history[5]["selected"] = True
+    rounds = [{**r, "round": 1} for r in history] + [{**r, "round": 2} for r in history[:4]]
     truth, pred = rng.integers(0, 3, 60), rng.integers(0, 3, 60)
     metrics = {"accuracy": 0.9, "accuracy_stochastic": 0.85, "n_test": 60,
                "baselines": {"knn_vote": 0.8, "linear_probe": 0.7, "cleanlab": 0.75, "datalab_relabel": 0.74,
@@ -45,6 +46,7 @@ def test_each_figure_is_a_png(tmp_path):
     drawn = {
         "training": figures.training_curve(history, 6),
         "training_no_val": figures.training_curve([{"epoch": 1, "loss": 1.0}, {"epoch": 2, "loss": 0.5}], None),
+        "training_rounds": figures.training_curve(rounds, 3),
         "accuracy": figures.accuracy_dots(metrics),
         "accuracy_no_truth": figures.accuracy_dots({"accuracy": 0.9, "n_test": 60, "baselines": {"knn_vote": 0.8}}),
         "confusion": figures.confusion(truth, pred, ["cat", "dog", "bird"]),
@@ -53,6 +55,10 @@ def test_each_figure_is_a_png(tmp_path):
         "uncertainty": figures.uncertainty(rng.random(60), truth == pred, samples=10, num_classes=3),
         "message": figures.message("nothing to show", "Uncertainty"),
     }
+    ax = drawn["training_rounds"].axes[0]
+    assert [line.get_xdata()[-1] for line in ax.lines[:1]] == [14], "rounds run on one epoch axis"
+    assert ax.get_legend().get_texts()[-1].get_text() == "selected: epoch 6 of round 1"
+    assert "in 2 rounds" in ax.get_title()
     for name, fig in drawn.items():
         figures.save(fig, tmp_path / f"{name}.png")
         assert_png(tmp_path / f"{name}.png")

@@ -67,30 +67,41 @@ def message(text: str, title: str) -> Figure:
 
 def training_curve(history: list[dict], selected: int | None, select_on: str = "observed") -> Figure:
     """Loss per epoch (left axis) and validation accuracy where it was checked (right axis);
-    the selected epoch as a dashed line."""
-    epochs = np.array([r["epoch"] for r in history])
+    the selected epoch as a dashed line. Relabel rounds (records with `round`) are drawn one
+    after another on a running epoch axis, each later round's start marked."""
+    x = np.arange(1, len(history) + 1)  # one record per epoch, rounds in order
     loss = np.array([r["loss"] for r in history])
-    checked = [r for r in history if r.get("val_accuracy") is not None]
+    checked = [i for i, r in enumerate(history) if r.get("val_accuracy") is not None]
     fig = new_figure(8, 4)
     ax = fig.add_subplot()
-    lines = ax.plot(epochs, loss, color=BASELINE_COLOUR, lw=1.2, label="training loss")
-    ax.set_xlabel("epoch")
+    lines = ax.plot(x, loss, color=BASELINE_COLOUR, lw=1.2, label="training loss")
+    rounds = [r.get("round", 1) for r in history]
+    ax.set_xlabel("epoch" if max(rounds, default=1) == 1 else "epoch, all rounds in a row")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("training loss (weighted ε-MSE per class)")
     if len(loss) and loss.min() > 0 and loss.max() / loss.min() > 20:
         ax.set_yscale("log")
+    for i in range(1, len(rounds)):
+        if rounds[i] != rounds[i - 1]:
+            ax.axvline(x[i] - 0.5, color="grey", lw=0.8, ls=":")
+            ax.annotate(f"round {rounds[i]}", (x[i], 1), xycoords=("data", "axes fraction"), xytext=(3, -12),
+                        textcoords="offset points", fontsize=FONT - 2, color="grey")
     if checked:
         ax2 = ax.twinx()
-        lines += ax2.plot([r["epoch"] for r in checked], [100 * r["val_accuracy"] for r in checked],
+        lines += ax2.plot(x[checked], [100 * history[i]["val_accuracy"] for i in checked],
                           color=LRA_COLOUR, lw=1.2, marker="." if len(checked) < 60 else None,
                           label=f"validation accuracy ({select_on} labels)")
         ax2.set_ylabel(f"validation accuracy (%, {select_on} labels)", color=LRA_COLOUR)
         ax2.tick_params(axis="y", colors=LRA_COLOUR)
-    if selected is not None:
-        lines.append(ax.axvline(selected, color="#2e86c1", ls="--", lw=1.2, label=f"selected epoch {selected}"))
+    kept = [i for i, r in enumerate(history) if r.get("selected")]
+    if kept or selected is not None:  # the last kept check is the model's (the last round's selection)
+        at = x[kept[-1]] if kept else selected
+        where = f"epoch {history[kept[-1]]['epoch']} of round {rounds[kept[-1]]}" if kept and max(rounds) > 1 else f"epoch {at}"
+        lines.append(ax.axvline(at, color="#2e86c1", ls="--", lw=1.2, label=f"selected: {where}"))
     ax.legend(handles=lines, loc="upper center", fontsize=FONT - 1, frameon=False, ncols=len(lines),
               bbox_to_anchor=(0.5, -0.15))
-    ax.set_title(f"Training: {len(history)} epochs" + ("" if checked else " (no validation split)"), fontsize=FONT + 1)
+    title = f"Training: {len(history)} epochs" + (f" in {max(rounds)} rounds" if max(rounds, default=1) > 1 else "")
+    ax.set_title(title + ("" if checked else " (no validation split)"), fontsize=FONT + 1)
     return fig
 
 

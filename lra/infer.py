@@ -218,10 +218,10 @@ def describe(y0: np.ndarray, votes: np.ndarray | None, samples: int, classes: li
     predicted = order[:, 0]
     out = pd.DataFrame({"predicted": names[predicted]})
     if votes is not None and samples:
-        freq = votes / samples
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out["p_predicted"] = freq[np.arange(len(freq)), predicted]
-            out["entropy"] = -np.where(freq > 0, freq * np.log(freq), 0.0).sum(axis=1)
+        from .diffusion.sample import vote_frequencies  # the shares and entropy predict stores
+
+        freq, entropy = vote_frequencies(votes, samples)
+        out["p_predicted"], out["entropy"] = freq[np.arange(len(freq)), predicted], entropy
     else:
         out["p_predicted"] = out["entropy"] = np.nan
     out["top5"] = [SEPARATOR.join(names[row[:TOP]]) for row in order]

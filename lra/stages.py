@@ -429,7 +429,7 @@ def predict(manifest, feature_paths: list[str], model_path, out, ddim_steps: int
 
 
 def _prediction_table(ids, splits, y0, votes, samples: int, C: int) -> pa.Table:
-    from .diffusion.sample import read_out
+    from .diffusion.sample import read_out, vote_frequencies
 
     cols = {"id": pa.array(ids), "split": pa.array(splits),
             "predicted": pa.array(read_out(y0).numpy()),
@@ -440,20 +440,6 @@ def _prediction_table(ids, splits, y0, votes, samples: int, C: int) -> pa.Table:
         cols["majority"] = pa.array(votes.numpy().argmax(axis=1))
         cols["entropy"] = pa.array(entropy)
     return pa.table(cols)
-
-
-def vote_frequencies(votes: np.ndarray, samples: int, block: int = 65536) -> tuple[np.ndarray, np.ndarray]:
-    """Each item's share of trajectories per class and the entropy of those shares, float32,
-    computed in float64 a block of rows at a time: at a million items and 100 classes the
-    float64 temporaries of one pass would be gigabytes."""
-    freq = np.empty(votes.shape, np.float32)
-    entropy = np.empty(len(votes), np.float32)
-    for start in range(0, len(votes), block):
-        p = votes[start:start + block] / samples
-        with np.errstate(divide="ignore", invalid="ignore"):
-            entropy[start:start + block] = -np.where(p > 0, p * np.log(p), 0.0).sum(axis=1)
-        freq[start:start + block] = p
-    return freq, entropy
 
 
 def item_keys(m: datasets.Manifest) -> np.ndarray:

@@ -4,7 +4,7 @@ Chunk i goes atomically to `<out>.chunks/chunk-<i>.parquet` with a key in its me
 of everything its rows depend on. A rerun reuses a chunk only under the same key (a damaged or
 stale one is recomputed), then streams the chunks into `out` (renamed into place when complete)
 and removes the folder. The folder is not a declared Snakemake output, so it outlives a failed
-job. (embed keeps its own chunks of the same layout, lra.stages.embed.)
+job. lra.stages.embed uses the same chunks with its own writer (feature shards) and assembly.
 """
 
 from __future__ import annotations

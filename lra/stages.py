@@ -99,18 +99,17 @@ def embed(manifest, encoder: str, out, shard: int = 0, num_shards: int = 1, dtyp
     m = load_manifest(manifest)
     if m.meta["kind"] == "embeddings":
         raise LraError(f"{manifest}: dataset kind 'embeddings' has its features already; there is nothing to embed")
+    from .chunks import Chunks
+
     out = Path(out)
-    cache = out.with_name(out.name + ".chunks")
     block = np.array_split(np.arange(len(m.frame)), num_shards)[shard]
     starts = list(range(0, len(block), int(chunk_rows)))
     base = _embed_key(m.frame, encoder, {**options, "bad_images": bad_images})
     keys = [f"{base}-{i}-{_rows_digest(m.frame.iloc[block[s:s + chunk_rows]])}" for i, s in enumerate(starts)]
-    chunk_paths = [cache / f"chunk-{i:06d}.parquet" for i in range(len(starts))]
-    todo = [i for i, p in enumerate(chunk_paths) if not _chunk_done(p, keys[i])]
+    chunks = Chunks(out, keys)  # also clears partial writes of a killed job
+    todo = chunks.todo()
     log.info("embed %s shard %d/%d: %d rows in %d chunk(s), %d to compute", encoder, shard, num_shards,
              len(block), len(starts), len(todo))
-    for stale in cache.glob(".chunk-*.tmp-*"):  # partial writes of a killed job
-        stale.unlink(missing_ok=True)
     skip = bad_images == "skip"
     if todo:
         enc = encoders.get(encoder, **options)
@@ -126,18 +125,15 @@ def embed(manifest, encoder: str, out, shard: int = 0, num_shards: int = 1, dtyp
             bad = [{"id": b.item_id, "source": b.source, "reason": b.reason} for b in skipped or []]
             if not skip and not ok.all():
                 raise LraError(f"encoder {encoder} returned NaN or inf for manifest row {int(rows.index[~ok][0])}")
-            cache.mkdir(parents=True, exist_ok=True)
-            features.write(rows["id"].to_numpy(str)[ok], x[ok], chunk_paths[i], "float32",
+            features.write(rows["id"].to_numpy(str)[ok], x[ok], chunks.paths[i], "float32",
                            meta={"key": keys[i], "skipped": bad, "encoder_state": getattr(enc, "state", dict)()})
         bar.close()
-    meta = _assemble(chunk_paths, out, dtype, {"encoder": encoder, "shard": shard, "num_shards": num_shards,
+    meta = _assemble(chunks.paths, out, dtype, {"encoder": encoder, "shard": shard, "num_shards": num_shards,
                                                "rows": int(len(block)), "options": _kept_options(options)})
     _write_skipped(out, meta["skipped"], skip)
     if meta["skipped"]:
         log.warning("embed: %d unreadable image(s) left out; listed in %s", len(meta["skipped"]), skipped_path(out))
-    import shutil
-
-    shutil.rmtree(cache, ignore_errors=True)
+    chunks.remove()
     return meta
 
 
@@ -167,16 +163,6 @@ def _rows_digest(frame: pd.DataFrame) -> str:
 
     hashed = pd.util.hash_pandas_object(frame[["id", "split", "source"]].astype(str), index=False)
     return hashlib.sha256(hashed.to_numpy().tobytes()).hexdigest()[:16]
-
-
-def _chunk_done(path: Path, key: str) -> bool:
-    """A finished chunk of the same key; anything else (absent, stale, unreadable) is redone."""
-    if not path.exists():
-        return False
-    try:
-        return read_metadata(path).get("key") == key
-    except Exception:  # a damaged file is recomputed, not trusted
-        return False
 
 
 CHUNK, CHUNK_FIX = "the embed chunk", "delete it (its chunk is recomputed on the next run)"

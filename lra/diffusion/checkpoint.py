@@ -16,8 +16,6 @@ damaged, of another format or of another fingerprint is logged and ignored, neve
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import signal
 import threading
@@ -25,9 +23,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 
+from ..chunks import digest
 from ..errors import LraError, Stopped
 from ..io import atomic_path, load_torch
 
@@ -43,15 +41,7 @@ def fingerprint(params: dict, *arrays) -> str:
     """Digest of what the training loop's results depend on: the result-changing params and the
     input arrays (features, labels, neighbours, ...), bytes and shapes. A checkpoint is resumed
     only under the same fingerprint."""
-    h = hashlib.blake2b(json.dumps([FORMAT, params], sort_keys=True, default=str).encode(), digest_size=16)
-    for a in arrays:
-        if a is None:
-            h.update(b"none")
-            continue
-        a = np.ascontiguousarray(a)
-        h.update(f"{a.dtype.str}{a.shape}".encode())
-        h.update(memoryview(a).cast("B"))
-    return h.hexdigest()
+    return digest([FORMAT, params], *arrays)  # arrays by dtype, shape and bytes; None as null
 
 
 @dataclass

@@ -26,5 +26,5 @@ include: "workflow/rules/report.smk"
 
 rule all:
     input:
-        final_outputs(),
+        lw.final_outputs(config),
     default_target: True

@@ -25,7 +25,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from groups import GROUPS, arrays  # noqa: E402
 
-from lra.methods import PRESETS  # noqa: E402
+from lra.diffusion.config import PRESETS  # noqa: E402
 
 NOISES = ["sym-0.2", "sym-0.4", "sym-0.6", "asym-0.4", "pmd-0.35"]
 OUT = REPO / "bench" / "out" / "ablate"
@@ -43,10 +43,12 @@ VARIANTS = {
 def run_one(x, y, split, m, noise: str, seed: int, params: dict, k: int = 10) -> dict:
     import torch
 
-    from lra import noise as noise_mod, retrieval
-    from lra.diffusion import TrainConfig
+    from lra.data import noise as noise_mod
+    from lra.retrieval import knn as retrieval
+    from lra.diffusion.config import TrainConfig
     from lra.diffusion.rounds import train_rounds
-    from lra.diffusion.sample import predict, read_out
+    from lra.diffusion.readout import read_out
+    from lra.diffusion.sample import predict
 
     observed = noise_mod.observed_labels(m.frame, m.classes, noise, seed, None, x)
     tr, va, te = split == "train", split == "val", split == "test"

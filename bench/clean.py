@@ -29,7 +29,8 @@ POLICIES = [("relabel", 0.2), ("relabel", 0.5), ("relabel", 1.0), ("drop", 0.2),
 
 
 def main() -> None:
-    from lra import datasets, export, infer, stages, workflow
+    from lra import export, infer, stages, workflow
+    from lra.data import datasets
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--work", type=Path, required=True, help="Snakemake working directory")
@@ -51,7 +52,7 @@ def main() -> None:
     run = args.work / workflow.run_dir(run_info)
     feats = sorted(str(p) for p in (results / "features" / run_info["encoder"]).glob("part-*.parquet"))
     labels = results / "labels" / run_info["noise"] / f"seed{run_info['seed']}.parquet"
-    m = stages.load_manifest(results / "manifest.parquet")
+    m = load_manifest(results / "manifest.parquet")
     names = np.asarray(m.classes, dtype=object)
     truth = names[m.frame["clean_label"].to_numpy(np.int64)]
     training = m.frame["split"].isin(["train", "val"]).to_numpy()

@@ -32,8 +32,9 @@ def main() -> None:
 
     import torch
 
-    from lra import encoders, stages
-    from lra.clip import OpenClipEncoder
+    from lra import stages
+    from lra.embed import encoders
+    from lra.embed.clip import OpenClipEncoder
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -45,7 +46,7 @@ def main() -> None:
             rows.append({"path": f"{i}.jpg", "label": i % 10, "split": "test" if i % 7 == 0 else "train"})
         pd.DataFrame(rows).to_csv(root / "data.csv", index=False)
         stages.data({"kind": "folder", "csv": str(root / "data.csv")}, root / "manifest.parquet")
-        m = stages.load_manifest(root / "manifest.parquet")
+        m = load_manifest(root / "manifest.parquet")
 
         t = time.perf_counter()
         enc = OpenClipEncoder.from_spec(f"{args.model}:none", batch_size=args.batch_size,

@@ -54,7 +54,7 @@ def pipeline_config(name: str, seed: int, root: Path) -> dict:
 
 
 def _split(y: np.ndarray, seed: int) -> np.ndarray:
-    from lra.datasets import stratified_split
+    from lra.data.datasets import stratified_split
 
     return stratified_split(y, VAL_FRACTION, TEST_FRACTION, seed)
 
@@ -62,7 +62,7 @@ def _split(y: np.ndarray, seed: int) -> np.ndarray:
 def vectors(name: str) -> tuple[np.ndarray, np.ndarray]:
     """The fixed feature matrix and true labels of an embeddings dataset."""
     if name == "synthetic":
-        from lra.synthetic import clustered_features
+        from lra.data.synthetic import clustered_features
 
         return clustered_features(n=3000, dim=64, num_classes=10, spread=1.4, modes=3, seed=0)
     if name == "longtail":
@@ -118,7 +118,9 @@ def glyph_images(folder: Path, variants: int = 4, size: int = 32, seed: int = 0)
 def arrays(name: str, seed: int, root: Path):
     """What the pipeline's train stage would see, for the array-level ablations: L2-normalised
     features of every item, its true label, its split, and the class count."""
-    from lra import datasets, encoders, features
+    from lra.core import features
+    from lra.data import datasets
+    from lra.embed import encoders
 
     cfg = pipeline_config(name, seed, root)
     m = datasets.build(cfg["dataset"], seed)

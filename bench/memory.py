@@ -27,7 +27,7 @@ import numpy as np
 CHILD = r"""
 import json, resource, sys, time
 import numpy as np
-from lra import features
+from lra.core import features
 mode, paths, mmap_path = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
 if mode.startswith("torch"):
     import torch
@@ -56,7 +56,7 @@ print(json.dumps({"mode": mode, "peak_mib": peak_mib, "seconds": seconds,
 
 
 def main() -> None:
-    from lra import features
+    from lra.core import features
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--n", type=int, default=1_000_000)

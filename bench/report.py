@@ -44,8 +44,8 @@ def write_run(root: Path, n: int, classes: int, seed: int = 0) -> list[str]:
     import pyarrow as pa
     import torch
 
-    from lra.datasets import DIGITS_PREFIX
-    from lra.io import write_json, write_table
+    from lra.data.datasets import DIGITS_PREFIX
+    from lra.core.files import write_json, write_table
 
     rng = np.random.default_rng(seed)
     ids = np.char.add("item", np.arange(n).astype(str))

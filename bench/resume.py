@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from lra import stages
-from lra.synthetic import clustered_features, embeddings_frame
+from lra.data.synthetic import clustered_features, embeddings_frame
 
 ROOT = Path(__file__).resolve().parents[1]
 

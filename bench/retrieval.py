@@ -52,7 +52,7 @@ def timed(fn, *args, **kw):
 
 
 def main() -> None:
-    from lra import retrieval
+    from lra.retrieval import knn as retrieval
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--n", type=int, default=1_000_000, help="indexed vectors")

@@ -37,10 +37,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 # The DAG's stages in their order; any other stage a benchmark file names goes after them.
-ORDER = ["data", "noise", "embed", "index", "neighbors", "train", "predict", "score", "clean", "infer", "plots", "report"]
+ORDER = ["data", "noise", "embed", "index", "neighbors", "train", "predict", "score", "clean", "infer", "plots", "summary", "grid_plots"]
 SUPER_LINEAR = 1.2  # exponents above this are called out
 
-# Bench settings (README, "Cost curve"): sized so the 1M run fits an hour on 2 cores.
+# Bench settings (docs/scale.md, "Cost curve"): sized so the 1M run fits an hour on 2 cores.
 SETTINGS = {
     "noise": "sym-0.2",
     "knn_k": 10,
@@ -48,7 +48,7 @@ SETTINGS = {
     "threads": 2,
     "index": "auto",
     # 8,000 steps whatever N in one round (`rounds: 1`; the default's relabel rounds add two
-    # deterministic passes over the train split, README "Cost curve"); one val check, at the end
+    # deterministic passes over the train split, docs/scale.md "Cost curve"); one val check, at the end
     # (eval_every counts epochs), so validation is one pass over the val split (10 % of N) at every N.
     "train": {"steps": 8000, "rounds": 1, "F": 256, "batch_size": 256, "eval_every": 1_000_000},
     # deterministic DDIM plus one stochastic trajectory per item: 2 × 10 denoiser passes per item.
@@ -61,7 +61,7 @@ QUICK = {"train": {"steps": 50, "F": 16, "T": 100, "batch_size": 64, "eval_every
 
 def dataset(out: Path, n: int, dim: int, classes: int, spread: float) -> Path:
     """The embeddings Parquet of size n (made once, streamed in row groups)."""
-    from lra.synthetic import write_embeddings
+    from lra.data.synthetic import write_embeddings
 
     path = out / "data" / f"clustered-n{n}-d{dim}-c{classes}-s{spread}.parquet"
     if not path.exists():
@@ -90,7 +90,7 @@ def run_dag(workdir: Path, config: dict, cores: int) -> float:
 
 def stage_of(bench: Path, logs: Path) -> str:
     """`logs/<dataset>/<stage>/...bench.tsv` or `logs/<dataset>/<stage>.bench.tsv` → stage;
-    `logs/<stage>.bench.tsv` (rules over every dataset, e.g. report) → stage."""
+    `logs/<stage>.bench.tsv` (rules over every dataset, e.g. summary) → stage."""
     parts = bench.relative_to(logs).parts
     name = parts[1] if len(parts) > 1 else parts[0]
     return name.removesuffix(".bench.tsv")

@@ -30,8 +30,12 @@ os.environ.setdefault("TQDM_DISABLE", "1")  # the training loop's progress bar, 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from lra import retrieval  # noqa: E402
-from lra.diffusion import CosineSchedule, Denoiser, TrainConfig, candidates, predict, train  # noqa: E402
+from lra.retrieval import knn as retrieval  # noqa: E402
+from lra.diffusion.config import TrainConfig
+from lra.diffusion.model import Denoiser
+from lra.diffusion.sample import predict
+from lra.diffusion.schedule import CosineSchedule
+from lra.diffusion.train import candidates, train  # noqa: E402
 from lra.diffusion.train import antithetic_timesteps, lr_at, optimizer_step, resolve_device  # noqa: E402
 
 

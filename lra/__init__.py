@@ -1,10 +1,11 @@
 """lra: learning from noisy labels with label-retrieval-augmented (LRA) diffusion.
 
-The package is a library first: every stage of the Snakemake DAG is a function in
-`lra.stages` that reads and writes files, built on array-level functions in the
-modules named after each concern (manifest, datasets, noise, encoders, features, retrieval,
-diffusion, baselines, metrics, report), plus `lra.export` (cleaned.csv) and `lra.infer`
-(predictions for new images with a finished run).
+The package is a library first, laid out the way the Snakemake DAG is: one package per stage
+family, named like its rule file (`data`, `embed`, `retrieval`, `diffusion`, `score`, `export`,
+`infer`, `report`), each holding its stage functions on files beside the array-level functions
+they are built on, and `core` for what every stage shares. `lra.stages` is the one table of the
+stages (what `lra <stage>` runs; `lra.stages.<stage>(...)` from Python), `lra.workflow` the
+Snakemake side (config → targets).
 """
 
 __version__ = "0.1.0"

@@ -34,8 +34,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import LraError
-from .io import atomic_path
+from .core import features
+from .core.errors import LraError
+from .core.files import atomic_path, read_table
+from .data.stage import load_manifest, load_observed
+from .score.issues import frequencies, p_given
 
 log = logging.getLogger("lra")
 
@@ -44,15 +47,6 @@ TRAINING_SPLITS = ("train", "val")
 
 
 # --- the policy, on arrays ----------------------------------------------------------------------
-
-def p_given(given: np.ndarray, predicted: np.ndarray, frequencies: np.ndarray | None) -> np.ndarray:
-    """Share of trajectories returning the given label; without trajectories 1 where the model
-    agrees with it, else 0."""
-    if frequencies is None:
-        return (predicted == given).astype(np.float64)
-    # multiples of 1/samples stored as float32: six decimals write 0.7, not 0.699999988079071
-    return np.round(np.asarray(frequencies, np.float64)[np.arange(len(given)), given], 6)
-
 
 def apply_policy(given: np.ndarray, predicted: np.ndarray, p: np.ndarray, cleanable: np.ndarray,
                  action: str = "relabel", max_p_given: float = 0.2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -81,7 +75,7 @@ def user_columns(m) -> pd.DataFrame:
 
 
 def _folder_columns(m) -> pd.DataFrame:
-    from .datasets import read_image_csv
+    from .data.datasets import read_image_csv
 
     csv = Path(m.meta["csv"])
     df = read_image_csv(csv, ["path", "label", "split"], "the dataset CSV (config key dataset.csv)")
@@ -94,8 +88,8 @@ def _folder_columns(m) -> pd.DataFrame:
 
 
 def _embeddings_columns(m) -> pd.DataFrame:
-    from .datasets import EMBEDDINGS
-    from .io import INPUT_FIX, read_schema, read_table
+    from .core.files import INPUT_FIX, read_schema
+    from .data.datasets import EMBEDDINGS
 
     path = Path(m.meta["features"])
     names = read_schema(path, EMBEDDINGS, INPUT_FIX).names
@@ -116,8 +110,7 @@ def cleaned(m, observed: np.ndarray, predictions: pd.DataFrame, action: str = "r
     names = np.asarray(m.classes, dtype=object)
     given = np.asarray(observed, np.int64)
     predicted = predictions["predicted"].to_numpy(np.int64)
-    freq = np.stack(predictions["class_frequencies"].to_numpy()) if "class_frequencies" in predictions else None
-    p = p_given(given, predicted, freq)
+    p = p_given(given, predicted, frequencies(predictions))
     cleanable = f["split"].isin(TRAINING_SPLITS).to_numpy()
     label, keep, flagged = apply_policy(given, predicted, p, cleanable, action, max_p_given)
     label = np.where(cleanable, label, f["label"].to_numpy(np.int64))  # test rows: as given
@@ -141,10 +134,6 @@ def cleaned(m, observed: np.ndarray, predictions: pd.DataFrame, action: str = "r
 def clean(manifest, labels, predictions, feature_paths: list[str], out, action: str = "relabel",
           max_p_given: float = 0.2) -> pd.DataFrame:
     """manifest + observed labels + predictions → cleaned.csv (see the module docstring)."""
-    from . import features
-    from .io import read_table
-    from .stages import load_manifest, load_observed
-
     m = load_manifest(manifest)
     pred = read_table(predictions, required=["id", "predicted"], what="the predictions").to_pandas()
     pred_ids = pred["id"].astype(str).to_numpy()

@@ -37,9 +37,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import datasets, features
-from .errors import LraError
-from .io import atomic_path, read_metadata
+from .core import features, paths
+from .core.errors import LraError
+from .core.files import atomic_path, read_metadata
+from .data import datasets
+from .diffusion.stage import load_model
 
 log = logging.getLogger("lra")
 
@@ -61,18 +63,14 @@ class Run:
 
 def load_run(run_dir) -> Run:
     """The model, classes, encoder record and predict parameters of a run folder."""
-    from .stages import load_model
-
     run = Path(run_dir)
     if not run.is_dir():
-        raise LraError(f"{run}: no such run folder (--run); a run folder is "
-                       "results/<dataset>/runs/<encoder>/<noise>/k<k>/seed<seed>/")
+        raise LraError(f"{run}: no such run folder (--run); a run folder is {paths.run_layout()}")
     model_path, pred_path = run / "model.pt", run / "predictions.parquet"
     for path, stage in ((model_path, "train"), (pred_path, "predict")):
         if not path.is_file():
             raise LraError(f"{run}: no {path.name} in this run folder; finish the run's {stage} stage first "
-                           "(snakemake --cores all), or point --run at a run folder "
-                           "(results/<dataset>/runs/<encoder>/<noise>/k<k>/seed<seed>/)")
+                           f"(snakemake --cores all), or point --run at a run folder ({paths.run_layout()})")
     model, schedule, state = load_model(model_path)
     if "encoder" not in state:
         raise LraError(f"{model_path}: written by an lra that did not record its encoder; retrain the run to infer "
@@ -133,7 +131,7 @@ def read_images(csv) -> pd.DataFrame:
 
 def encoder(run: Run, device: str = "auto"):
     """The run's image encoder, rebuilt from its record in model.pt (spec, options, fitted state)."""
-    from . import encoders
+    from .embed import encoders
 
     record = run.encoder
     if record is None:
@@ -160,7 +158,7 @@ def encoder(run: Run, device: str = "auto"):
 def embed(enc, rows: pd.DataFrame, dtype: str, csv) -> np.ndarray:
     """Features of `rows`' images as predict reads the run's own: encoded, rounded through the
     shards' storage dtype, L2-normalised. An unreadable image names its CSV line."""
-    from .images import BadImage
+    from .data.images import BadImage
 
     frame = pd.DataFrame({"id": rows.index.astype(str), "source": rows["source"]}, index=rows.index)
     try:
@@ -174,7 +172,7 @@ def embed(enc, rows: pd.DataFrame, dtype: str, csv) -> np.ndarray:
 
 def _random_weights(spec: str) -> bool:
     """open_clip:<model>:none builds fresh random weights on every call (tests and benchmarks only)."""
-    from .clip import RANDOM
+    from .embed.clip import RANDOM
 
     kind, _, rest = spec.partition(":")
     return kind == "open_clip" and not rest.startswith(("local-dir:", "hf-hub:")) and \
@@ -183,7 +181,7 @@ def _random_weights(spec: str) -> bool:
 
 def read_vectors(path) -> tuple[np.ndarray, np.ndarray]:
     """(ids, features) of a Parquet of vectors, as predict reads a run's feature files."""
-    from .io import read_table
+    from .core.files import read_table
 
     path = Path(path).expanduser().resolve()
     read_table(path, columns=["id"], required=["id", "embedding"])  # clear errors on a bad file
@@ -197,11 +195,11 @@ def predict(run: Run, x: np.ndarray, keys: np.ndarray, device: str = "auto", bat
     """DDIM on features `x` with the run's parameters; draws keyed like the run's own items."""
     import torch
 
-    from .clip import resolve_device  # auto, cpu, cuda[:n]; a clear error when CUDA is absent
+    from .core.devices import resolve_device
     from .diffusion.draws import item_keys
     from .diffusion.sample import predict as sample
 
-    dev = torch.device(resolve_device(device))
+    dev = resolve_device(device)
     run.model.to(dev)
     run.schedule.to(dev)
     p = run.predict
@@ -213,13 +211,14 @@ def predict(run: Run, x: np.ndarray, keys: np.ndarray, device: str = "auto", bat
 
 def describe(y0: np.ndarray, votes: np.ndarray | None, samples: int, classes: list[str]) -> pd.DataFrame:
     """predicted, p_predicted, entropy, top5 (class names) from ŷ_0 and the trajectories' votes."""
+    from .diffusion.readout import ranked_classes
+    from .diffusion.sample import vote_frequencies  # the shares and entropy predict stores
+
     names = np.asarray(classes, dtype=object)
-    order = np.argsort(np.abs(y0 - 1), axis=1, kind="stable")  # closest to one-hot 1 first
+    order = ranked_classes(y0)
     predicted = order[:, 0]
     out = pd.DataFrame({"predicted": names[predicted]})
     if votes is not None and samples:
-        from .diffusion.sample import vote_frequencies  # the shares and entropy predict stores
-
         freq, entropy = vote_frequencies(votes, samples)
         out["p_predicted"], out["entropy"] = freq[np.arange(len(freq)), predicted], entropy
     else:

@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lra import encoders
-from lra.clip import OpenClipEncoder
-from lra.errors import LraError
+from lra.embed import encoders
+from lra.embed.clip import OpenClipEncoder
+from lra.core.errors import LraError
 
 from .conftest import TINY_NAME, write_image
 

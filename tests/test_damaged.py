@@ -11,8 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lra import cli, features, stages
-from lra.io import DamagedFile, load_torch
+from lra import cli, stages
+from lra.core import features
+from lra.core.files import DamagedFile, load_torch
 
 from .conftest import REPO, clustered_parquet, folder_dataset
 
@@ -36,10 +37,10 @@ def files(tmp_path_factory):
     stages.index(f["manifest"], shards, f["index"])
     stages.neighbors(f["manifest"], shards, f["index"], 3, f["neighbors"])
     stages.train(f["manifest"], f["labels"], shards, f["neighbors"], f["model"], TRAIN)
-    stages.predict(f["manifest"], shards, f["model"], f["predictions"])
+    stages.predict(f["manifest"], shards, f["model"], f["predictions"], {"samples": 0})
     stages.score(f["manifest"], f["labels"], shards, f["neighbors"], f["predictions"], f["metrics"],
                  d / "issues.parquet", baseline_names=["knn_vote"])
-    stages.report([str(f["metrics"])], f["summary"])
+    stages.summary([str(f["metrics"])], f["summary"])
     np.save(f["noise_file"], m.frame["label"].to_numpy())
     f["csv"] = folder_dataset(d / "folder")
     return f
@@ -65,7 +66,7 @@ def commands(f, out):
         "predictions": ["score", *common, *shards, "--labels", str(f["labels"]), "--neighbors", str(f["neighbors"]),
                         "--predictions", str(f["predictions"]), "--baselines", "knn_vote", "--metrics", out,
                         "--issues", out + ".issues.parquet"],
-        "metrics": ["report", str(f["metrics"]), "--out", out],
+        "metrics": ["summary", str(f["metrics"]), "--out", out],
         "summary": ["show", str(f["summary"])],
     }
 
@@ -159,13 +160,13 @@ def test_a_damaged_checkpoint_is_an_lra_error_the_trainer_can_catch(tmp_path):
 
 
 def test_no_stage_reads_a_file_around_the_checked_readers():
-    """Every stage reader goes through lra.io: no direct pyarrow/pandas/faiss/torch file reads remain."""
+    """Every stage reader goes through lra.core.files: no direct pyarrow/pandas/faiss/torch file reads remain."""
     import re
     from pathlib import Path
 
     pattern = re.compile(r"pq\.(read_table|read_schema|ParquetFile|read_metadata)\(|pd\.read_csv\(|"
                          r"faiss\.read_index\(|torch\.load\(|np\.load\(")
-    allowed = {"io.py", "paper_datasets.py"}  # the checked readers; CIFAR files have their own checks
+    allowed = {"files.py", "paper.py"}  # the checked readers; CIFAR files have their own checks
     hits = [f"{p.name}:{i + 1}" for p in Path(stages.__file__).parent.rglob("*.py") if p.name not in allowed
             for i, line in enumerate(p.read_text().splitlines()) if pattern.search(line) and "np.load(mmap_path" not in line]
     assert hits == []

@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 
 from lra import stages
-from lra.errors import LraError
+from lra.data.stage import load_manifest
+from lra.core.errors import LraError
 
 
 def _manifest_fails(tmp_path, spec, match):
@@ -22,7 +23,7 @@ def test_bundled_digits_split_is_stratified_and_clean(tmp_path):
     share = f.groupby("label")["split"].apply(lambda s: (s == "test").mean())
     assert share.between(0.17, 0.23).all()
     assert (f["label"] == f["clean_label"]).all()
-    again = stages.load_manifest(tmp_path / "m.parquet")
+    again = load_manifest(tmp_path / "m.parquet")
     assert again.classes == m.classes and again.frame["id"].tolist() == f["id"].tolist()
 
 
@@ -124,13 +125,13 @@ def test_unknown_bundled_dataset(tmp_path):
 
 
 def test_the_paper_kinds_import_no_general_loader():
-    """No import circle: the paper's loaders build on lra.manifest alone; lra.datasets holds the registry."""
+    """No import circle: the paper's loaders build on lra.data.manifest alone; lra.data.datasets holds the registry."""
     import subprocess
     import sys
 
-    code = ("import sys, lra.paper_datasets; assert 'lra.datasets' not in sys.modules; "
-            "from lra import datasets; assert set(lra.paper_datasets.KINDS) < set(datasets.KINDS); "
-            "assert datasets.Manifest is lra.manifest.Manifest")
+    code = ("import sys, lra.data.paper; assert 'lra.data.datasets' not in sys.modules; "
+            "from lra.data import datasets; assert set(lra.data.paper.KINDS) < set(datasets.KINDS); "
+            "assert datasets.Manifest is lra.data.manifest.Manifest")
     from pathlib import Path
 
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])

@@ -7,9 +7,12 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from lra import encoders, features, stages
-from lra.errors import LraError
-from lra.io import read_metadata
+from lra import stages
+from lra.data.stage import load_manifest
+from lra.core import features
+from lra.embed import encoders
+from lra.core.errors import LraError
+from lra.core.files import read_metadata
 
 from .conftest import TINY_NAME, folder_dataset
 
@@ -59,7 +62,7 @@ def test_killed_job_resumes_without_recomputing_finished_chunks(manifest, tmp_pa
     ids, x = features.read(out, normalize=False)
     ref_ids, y = features.read(ref, normalize=False)
     assert np.array_equal(ids, ref_ids) and np.array_equal(x, y)
-    m = stages.load_manifest(manifest)
+    m = load_manifest(manifest)
     assert list(ids) == m.frame["id"].iloc[np.array_split(np.arange(1797), 2)[1]].tolist()
 
 

@@ -8,8 +8,9 @@ import pandas as pd
 import pytest
 
 from lra import export, stages
-from lra.errors import LraError
-from lra.manifest import Manifest
+from lra.data.stage import load_manifest
+from lra.core.errors import LraError
+from lra.data.manifest import Manifest
 
 from .conftest import folder_dataset
 
@@ -135,8 +136,8 @@ def folder_run(tmp_path_factory):
     stages.train(r / "manifest.parquet", r / "labels.parquet", feats, r / "nb.parquet", r / "model.pt",
                  {"epochs": 2, "batch_size": 8, "eval_every": 1, "T": 50, "F": 16, "warmup_epochs": 0,
                   "ddim_steps": 2, "device": "cpu"})
-    stages.predict(r / "manifest.parquet", feats, r / "model.pt", r / "predictions.parquet", ddim_steps=2,
-                   samples=4, device="cpu")
+    stages.predict(r / "manifest.parquet", feats, r / "model.pt", r / "predictions.parquet",
+                   {"ddim_steps": 2, "samples": 4, "device": "cpu"})
     return {"csv": csv, "spec": spec, "r": r, "feats": feats, "df": df}
 
 
@@ -176,7 +177,7 @@ def test_folder_round_trip_trains_on_the_cleaned_labels(folder_run, tmp_path):
     assert table.loc[13, "label"] == "banana" and table.loc[13, "given_label"] == "apple"
     spec = {**folder_run["spec"], "csv": str(out), "root": str(folder_run["csv"].parent)}
     again = stages.data(spec, tmp_path / "m.parquet")
-    first = stages.load_manifest(r / "manifest.parquet")
+    first = load_manifest(r / "manifest.parquet")
     assert again.frame["source"].tolist() == first.frame["source"].tolist()
     test = (first.frame["split"] == "test").to_numpy()
     assert ((again.frame["split"] == "test").to_numpy() == test).all()  # val is carved afresh from train

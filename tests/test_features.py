@@ -3,8 +3,8 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from lra import features
-from lra.errors import LraError
+from lra.core import features
+from lra.core.errors import LraError
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float16"])
@@ -58,7 +58,8 @@ def test_load_keeps_float16_shards_in_half_precision(tmp_path):
 def test_training_and_prediction_accept_float16_features():
     import torch
 
-    from lra.diffusion import TrainConfig, candidates, train
+    from lra.diffusion.config import TrainConfig
+    from lra.diffusion.train import candidates, train
     from lra.diffusion.sample import predict
 
     from .conftest import clustered

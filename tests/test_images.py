@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lra.errors import LraError
-from lra.images import BadImage, open_image
+from lra.core.errors import LraError
+from lra.data.images import BadImage, open_image
 
 from .conftest import write_image
 

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from lra import cli, infer, stages
-from lra.errors import LraError
+from lra.data.stage import load_manifest
+from lra.core.errors import LraError
 
 from .conftest import folder_dataset
 
@@ -32,8 +33,8 @@ def _run(root, dtype="float32", spec=None, encoder="pixels:8", **options):
     stages.index(r / "manifest.parquet", feats, root / "index.faiss")
     stages.neighbors(r / "manifest.parquet", feats, root / "index.faiss", 3, root / "nb.parquet", device="cpu")
     stages.train(r / "manifest.parquet", r / "labels.parquet", feats, root / "nb.parquet", r / "model.pt", TRAIN)
-    stages.predict(r / "manifest.parquet", feats, r / "model.pt", r / "predictions.parquet", ddim_steps=3,
-                   samples=8, eta=0.5, seed=7, device="cpu")
+    stages.predict(r / "manifest.parquet", feats, r / "model.pt", r / "predictions.parquet",
+                   {"ddim_steps": 3, "samples": 8, "eta": 0.5, "seed": 7, "device": "cpu"})
     return r
 
 
@@ -60,7 +61,7 @@ def test_the_run_records_what_infer_needs(run):
 
 
 def test_infer_on_the_test_images_equals_the_runs_own_predictions(run, tmp_path):
-    m = stages.load_manifest(run / "manifest.parquet")
+    m = load_manifest(run / "manifest.parquet")
     test = m.frame[m.frame["split"] == "test"]
     # a CSV in another folder, paths relative to it, in another order than the manifest
     rel = [str(os.path.relpath(s, tmp_path / "new")) for s in test["source"][::-1]]
@@ -83,7 +84,7 @@ def test_open_clip_runs_infer_with_their_recorded_options(tiny_clip, tmp_path):
     """A tiny open_clip architecture registered by the model_config option, weights from a checkpoint."""
     import torch
 
-    from lra.clip import OpenClipEncoder
+    from lra.embed.clip import OpenClipEncoder
 
     from .conftest import TINY_NAME
 
@@ -92,7 +93,7 @@ def test_open_clip_runs_infer_with_their_recorded_options(tiny_clip, tmp_path):
     r = _run(tmp_path, encoder=f"open_clip:{TINY_NAME}:{ckpt}", model_config=str(tiny_clip), num_workers=0,
              batch_size=5)
     assert torch.load(r / "model.pt", weights_only=False)["encoder"]["options"] == {"model_config": str(tiny_clip)}
-    m = stages.load_manifest(r / "manifest.parquet")
+    m = load_manifest(r / "manifest.parquet")
     test = m.frame[m.frame["split"] == "test"]
     out = infer.infer(r, tmp_path / "pred.csv", images=_new_csv(tmp_path / "new.csv", test["source"].tolist()))
     pred = pd.read_parquet(r / "predictions.parquet").set_index("id").loc[test["id"]]
@@ -151,7 +152,7 @@ def test_an_embeddings_run_has_no_encoder_but_infers_on_vectors(tmp_path, embedd
     vectors[vectors["split"] == "test"][["id", "embedding"]].to_parquet(tmp_path / "new.parquet")
     out = infer.infer(r, tmp_path / "pred.csv", feature_file=tmp_path / "new.parquet")
     pred = pd.read_parquet(r / "predictions.parquet").set_index("id").loc[out["id"]]
-    classes = stages.load_manifest(r / "manifest.parquet").classes
+    classes = load_manifest(r / "manifest.parquet").classes
     assert out["predicted"].tolist() == [classes[c] for c in pred["predicted"]]
     freq = np.stack(pred["class_frequencies"].to_numpy())
     assert (out["p_predicted"].to_numpy() == freq[np.arange(len(freq)), pred["predicted"]]).all()
@@ -173,7 +174,7 @@ def test_the_workflow_writes_cleaned_labels_and_infers_new_images(png_folder, tm
     cfg = write_config(tmp_path / "c.yaml", TINY, {"dataset": {"kind": "folder", "csv": str(png_folder), "name": "colours"},
                                                     "encoder": "pixels:4", "noise": "given", "infer_csv": str(new)})
     snakemake(tmp_path, configs=[cfg])
-    run = tmp_path / "results/colours/runs/pixels-4/given/k3/seed0"
+    run = tmp_path / "results/colours/runs/default/pixels-4/given/k3/seed0"
     cleaned = pd.read_csv(run / "cleaned.csv", dtype=str, keep_default_na=False)
     assert cleaned.columns.tolist() == labels.columns.tolist() + ["given_label", "p_given", "flagged"]
     assert cleaned["path"].tolist() == labels["path"].tolist()
@@ -181,12 +182,12 @@ def test_the_workflow_writes_cleaned_labels_and_infers_new_images(png_folder, tm
     flagged = cleaned["flagged"] == "True"
     assert (cleaned.loc[flagged, "label"] != cleaned.loc[flagged, "given_label"]).all()  # relabelled (default)
     out = pd.read_csv(run / "infer" / "test_images.csv")
-    m = stages.load_manifest(tmp_path / "results/colours/manifest.parquet")
+    m = load_manifest(tmp_path / "results/colours/manifest.parquet")
     pred = pd.read_parquet(run / "predictions.parquet").set_index("id").loc[m.frame.loc[test.index, "id"]]
     assert out["predicted"].tolist() == [m.classes[c] for c in pred["predicted"]]
     freq = np.stack(pred["class_frequencies"].to_numpy())
     assert np.allclose(out["p_predicted"], freq[np.arange(len(freq)), pred["predicted"]])
-    assert "infer" in (tmp_path / "logs/colours/infer/pixels-4/given/k3/seed0/test_images.log").read_text()
+    assert "infer" in (tmp_path / "logs/colours/infer/default/pixels-4/given/k3/seed0/test_images.log").read_text()
     other = _new_csv(tmp_path / "new" / "more.csv", ["../images/" + test["path"].iloc[0]])
     plan = snakemake(tmp_path, "-n", "--config", f"infer_csv={other}", configs=[cfg])
     assert planned_rules(plan) == {"infer", "all"}

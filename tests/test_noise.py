@@ -2,8 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lra import noise
-from lra.errors import LraError
+from lra.data import noise
+from lra.core.errors import LraError
 
 
 def test_symmetric_noise_hits_its_rate_and_never_keeps_the_class():

@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from lra import datasets, stages
-from lra.encoders import PixelsEncoder
-from lra.errors import LraError
-from lra.images import open_image
+from lra import stages
+from lra.data.stage import load_manifest
+from lra.data import datasets
+from lra.embed.encoders import PixelsEncoder
+from lra.core.errors import LraError
+from lra.data.images import open_image
 
 from .conftest import write_image
 
@@ -232,5 +234,5 @@ def test_animal10n(tmp_path):
 def test_data_stage_writes_the_manifest_of_a_paper_kind(tmp_path):
     fake_cifar10(tmp_path / "c")
     stages.data({"kind": "cifar10", "root": str(tmp_path / "c")}, tmp_path / "manifest.parquet")
-    m = stages.load_manifest(tmp_path / "manifest.parquet")
+    m = load_manifest(tmp_path / "manifest.parquet")
     assert m.meta["kind"] == "cifar10" and len(m.classes) == 10 and len(m.frame) == 26

@@ -6,8 +6,8 @@ import os
 import subprocess
 import sys
 
-from lra import progress as progress_mod
-from lra.progress import LogProgress, duration, progress
+from lra.core import progress as progress_mod
+from lra.core.progress import LogProgress, duration, progress
 
 from .conftest import REPO
 

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from lra import cli, stages, workflow
-from lra.io import write_frame
+from lra.core.files import write_frame
 from lra.report import figures, gallery, grid
 from lra.report.run import plot_run
 
@@ -134,10 +134,10 @@ def test_grid_figures_have_error_bars_over_seeds(tmp_path):
         for k in (5, 10, 20):
             for seed in (0, 1, 2):
                 acc = 0.9 - 0.1 * (noise == "asym-0.4") - 0.001 * k + 0.01 * seed
-                rows.append({"dataset": "d", "encoder": "e", "noise": noise, "k": k, "seed": seed, "n_test": 10,
+                rows.append({"dataset": "d", "method": "default", "encoder": "e", "noise": noise, "k": k, "seed": seed, "n_test": 10,
                              "lra": acc, "lra_stochastic": acc - 0.02, "knn_vote": acc - 0.05, "linear_probe": 0.7,
                              "clean_knn_vote": 0.95})
-    from lra.report import seed_means
+    from lra.report.summary import seed_means
 
     seed_means(pd.DataFrame(rows)).to_csv(tmp_path / "mean.tsv", sep="\t", index=False)
     stages.grid_plots(tmp_path / "mean.tsv", tmp_path / "k.png", tmp_path / "noise.png")
@@ -229,7 +229,7 @@ def test_the_html_report_of_the_tiny_dag_shows_every_figure(default_run, tmp_pat
     assert sorted(list(categories["Grid of runs"].values())[0]) == sorted(grid_figures)
     expected = list(grid_figures)
     for noise in ("sym-0.4", "asym-0.3"):
-        run = f"results/digits/runs/pixels-8/{noise}/k3/seed0/figures"
+        run = f"results/digits/runs/default/pixels-8/{noise}/k3/seed0/figures"
         figures_of_run = [f"{run}/{n}.png" for n in workflow.RUN_FIGURES]
         assert sorted(p.name for p in (work / run).iterdir()) == sorted(f"{n}.png" for n in workflow.RUN_FIGURES)
         assert sorted(list(categories[f"digits pixels-8 {noise} k3 seed0"].values())[0]) == sorted(figures_of_run)

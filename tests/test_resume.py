@@ -179,7 +179,7 @@ def test_a_checkpoint_of_other_params_or_damaged_is_not_resumed(inputs, tmp_path
 
 
 def test_a_checkpoint_that_does_not_fit_the_model_changes_nothing(tmp_path):
-    from lra.diffusion import Denoiser
+    from lra.diffusion.model import Denoiser
     from lra.diffusion.checkpoint import Checkpoint, Position, training_state
     from lra.diffusion.train import Selection
 
@@ -247,8 +247,8 @@ def test_a_kill_in_a_later_relabel_round_resumes_that_round_to_the_same_bytes(in
 
 def _predict(inputs, model, out, **params):
     return stages.predict(inputs["manifest"], [str(inputs["features"])], model, out,
-                          **{"ddim_steps": 3, "samples": 4, "eta": 0.5, "batch_size": 8, "chunk_rows": 16,
-                             "device": "cpu", **params})
+                          {"ddim_steps": 3, "samples": 4, "eta": 0.5, "batch_size": 8, "chunk_rows": 16,
+                           "device": "cpu", **params})
 
 
 def test_a_killed_predict_reuses_its_finished_chunks_and_gives_the_same_bytes(inputs, tmp_path, monkeypatch):
@@ -320,7 +320,7 @@ def test_rerunning_the_dag_after_a_killed_train_job_resumes_it(tmp_path, embeddi
         "dataset": {"kind": "embeddings", "path": str(embeddings_file), "name": "vec"}, "noise": "sym-0.2",
         "knn_k": 3, "train": {**{k: v for k, v in PARAMS.items() if k != "device"}, "checkpoint_minutes": 0.0005},
         "predict": {"samples": 2, "ddim_steps": 3}, "baselines": ["knn_vote"]})
-    target = "results/vec/runs/given/sym-0.2/k3/seed0/metrics.json"
+    target = "results/vec/runs/default/given/sym-0.2/k3/seed0/metrics.json"
     run = tmp_path / Path(target).parent
 
     def dag_cmd(*args) -> list[str]:
@@ -344,7 +344,7 @@ def test_rerunning_the_dag_after_a_killed_train_job_resumes_it(tmp_path, embeddi
     assert (run / "train.ckpt").exists() and not (run / "model.pt").exists()
 
     assert finish(dag()) == 0, (tmp_path / "snakemake.out").read_text()[-3000:]
-    train_log = (tmp_path / "logs/vec/train/given/sym-0.2/k3/seed0.log").read_text()
+    train_log = (tmp_path / "logs/vec/train/default/given/sym-0.2/k3/seed0.log").read_text()
     assert "resumed from checkpoint at epoch" in train_log
     assert {f: (run / f).read_bytes() for f in reference} == reference
     assert not (run / "train.ckpt").exists()

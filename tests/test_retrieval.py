@@ -7,8 +7,11 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from lra import features, retrieval, stages
-from lra.errors import LraError
+from lra import stages
+from lra.core import features
+from lra.core.files import write_frame
+from lra.retrieval import knn as retrieval
+from lra.core.errors import LraError
 
 
 def clustered(n=6000, dim=32, clusters=40, spread=0.35, seed=0) -> np.ndarray:
@@ -164,7 +167,7 @@ def write_dataset(tmp_path, x, shards, shuffle_rows=False):
     frame = pd.DataFrame({"id": [f"item-{i:05d}" for i in range(n)], "split": split,
                           "source": "synthetic", "label": np.zeros(n, np.int64),
                           "clean_label": pd.array(np.zeros(n, np.int64), dtype="Int64")})
-    stages.write_frame(frame, tmp_path / "manifest.parquet", metadata={"kind": "embeddings", "name": "t", "classes": ["a"]})
+    write_frame(frame, tmp_path / "manifest.parquet", metadata={"kind": "embeddings", "name": "t", "classes": ["a"]})
     rows = np.random.default_rng(2).permutation(n) if shuffle_rows else np.arange(n)
     paths = []
     for i, block in enumerate(np.array_split(rows, shards)):

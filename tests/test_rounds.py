@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from lra.diffusion import TrainConfig
+from lra.diffusion.config import TrainConfig
 from lra.diffusion.rounds import confidence, relabel, round_config, train_rounds
 
 from .conftest import noisy_neighbourhoods

@@ -1,7 +1,8 @@
 import torch
 
-from lra.diffusion import CosineSchedule
-from lra.diffusion.sample import ddim_sample, ddim_step, read_out
+from lra.diffusion.schedule import CosineSchedule
+from lra.diffusion.readout import read_out
+from lra.diffusion.sample import ddim_sample, ddim_step
 
 
 def test_ddim_step_recovers_y0_exactly_given_the_true_noise():

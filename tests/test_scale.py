@@ -12,8 +12,10 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from lra import datasets, subsample, synthetic
-from lra.diffusion import TrainConfig, candidates, train as fit
+from lra.data import datasets, synthetic
+from lra.score import subsample
+from lra.diffusion.config import TrainConfig
+from lra.diffusion.train import candidates, train as fit
 
 train_mod = sys.modules["lra.diffusion.train"]  # the module (lra.diffusion.train is also the function)
 
@@ -52,8 +54,8 @@ def test_train_steps_takes_exactly_that_many_optimizer_steps_whatever_n(n, monke
 
 
 def test_training_length_by_epochs_is_unchanged_without_steps():
-    assert train_mod.training_length(TrainConfig(epochs=10, min_steps=0, warmup_epochs=2), 7) == (10, 70, 14, 70)
-    assert train_mod.training_length(TrainConfig(epochs=10, min_steps=100, warmup_epochs=2), 7) == (15, 105, 14, 105)
+    assert train_mod.training_length(TrainConfig(epochs=10, min_steps=0, warmup_epochs=2, lr_decay_epochs=None), 7) == (10, 70, 14, 70)
+    assert train_mod.training_length(TrainConfig(epochs=10, min_steps=100, warmup_epochs=2, lr_decay_epochs=None), 7) == (15, 105, 14, 105)
     assert train_mod.training_length(TrainConfig(steps=100, epochs=200, warmup_epochs=5), 7) == (15, 100, 2, 100)
     assert train_mod.training_length(TrainConfig(epochs=10, warmup_epochs=2, lr_decay_epochs=50), 7) == (10, 70, 14, 350)
 
@@ -105,8 +107,8 @@ def test_streamed_synthetic_set_is_the_one_shot_set(tmp_path):
 def _fake_logs(root, n, seconds_per_item, rss):
     """A logs/ tree as the DAG writes it, with times a * N^b."""
     files = {"scale/data.bench.tsv": 1.0, "scale/noise/sym-0.2/seed0.bench.tsv": 1.0,
-             "scale/neighbors/given/k10.bench.tsv": 2.0, "scale/score/given/sym-0.2/k10/seed0.bench.tsv": 1.0,
-             "report.bench.tsv": 0.0}
+             "scale/neighbors/given/k10.bench.tsv": 2.0, "scale/score/default/given/sym-0.2/k10/seed0.bench.tsv": 1.0,
+             "summary.bench.tsv": 0.0}
     for rel, b in files.items():
         path = root / "logs" / rel
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -120,7 +122,7 @@ def test_benchmark_files_map_to_stages_and_exponents_fit():
     bench = _bench()
     assert bench.stage_of(REPO / "logs/ds/score/a/b/k1/seed0.bench.tsv", REPO / "logs") == "score"
     assert bench.stage_of(REPO / "logs/ds/data.bench.tsv", REPO / "logs") == "data"
-    assert bench.stage_of(REPO / "logs/report.bench.tsv", REPO / "logs") == "report"
+    assert bench.stage_of(REPO / "logs/summary.bench.tsv", REPO / "logs") == "summary"
     table = pd.DataFrame({"stage": ["a"] * 3 + ["b"] * 3, "n": [10, 100, 1000] * 2,
                           "s": [1, 10, 100, 1, 100, 10000]})
     fits = bench.exponents(table)
@@ -136,10 +138,10 @@ def test_scale_bench_tabulates_plots_and_ends_with_the_largest_run(tmp_path, cap
     out = capsys.readouterr().out.strip().splitlines()
     assert out[-1] == "largest N: 400 items end to end in 40 s, peak RSS 507 MiB"
     rows = {line.split(" | ")[0].strip("| "): line for line in out if line.startswith("| ")}
-    assert list(rows)[1:6] == ["data", "noise", "neighbors", "score", "report"]  # DAG order
+    assert list(rows)[1:6] == ["data", "noise", "neighbors", "score", "summary"]  # DAG order
     assert rows["neighbors"].endswith("| **2.00** | **2.00** |") and rows["data"].endswith("| 1.00 | 1.00 |")
     assert (tmp_path / "scale.png").stat().st_size > 10_000
-    assert set(pd.read_csv(tmp_path / "scale.tsv", sep="\t")["stage"]) == {"data", "noise", "neighbors", "score", "report"}
+    assert set(pd.read_csv(tmp_path / "scale.tsv", sep="\t")["stage"]) == {"data", "noise", "neighbors", "score", "summary"}
 
 
 @pytest.mark.slow
@@ -151,7 +153,7 @@ def test_scale_bench_runs_the_whole_dag(tmp_path):
     assert done.returncode == 0, done.stderr[-4000:]
     assert done.stdout.strip().splitlines()[-1].startswith("largest N: 400 items end to end in ")
     stages = set(pd.read_csv(tmp_path / "scale.tsv", sep="\t")["stage"])
-    assert {"data", "noise", "index", "neighbors", "train", "predict", "score", "report"} <= stages
+    assert {"data", "noise", "index", "neighbors", "train", "predict", "score", "summary"} <= stages
     import json
 
     metrics = json.loads(next((tmp_path / "n400" / "results").rglob("metrics.json")).read_text())
@@ -162,7 +164,7 @@ def test_scale_bench_runs_the_whole_dag(tmp_path):
 def test_a_million_items_neighbour_ids_fit_one_list_column():
     """pyarrow converts ~5M+ numpy strings in chunks; the neighbours table of a million items
     (10M ids) failed in FixedSizeListArray.from_arrays until io.fixed_size_lists joined them."""
-    from lra.io import fixed_size_lists
+    from lra.core.files import fixed_size_lists
 
     ids = np.char.add("s", np.arange(600_000).astype("U6")).astype("U7")
     rows = np.tile(ids, 10).reshape(-1, 10)  # 6M ids: above pyarrow's chunking threshold

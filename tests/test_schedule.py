@@ -3,9 +3,9 @@ import math
 import pytest
 import torch
 
-from lra.errors import LraError
+from lra.core.errors import LraError
 
-from lra.diffusion import CosineSchedule, ddim_timesteps
+from lra.diffusion.schedule import CosineSchedule, ddim_timesteps
 
 
 def g(u, T=1000, s=0.008):

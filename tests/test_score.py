@@ -2,8 +2,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from lra import baselines, metrics, stages
-from lra.diffusion import CosineSchedule, Denoiser, draws
+from lra.score import baselines, metrics
+from lra.score.issues import label_issues
+from lra.diffusion import draws
+from lra.diffusion.model import Denoiser
+from lra.diffusion.schedule import CosineSchedule
 from lra.diffusion.sample import predict
 
 
@@ -13,7 +16,7 @@ def test_label_issues_rank_the_least_believed_given_labels_first():
     observed = np.array([0, 1, 2, 1, 0])
     freq = np.array([[0.9, 0.1, 0], [0.8, 0.2, 0], [0, 0, 1.0], [0.1, 0.4, 0.5], [1, 0, 0]])
     pred = pd.DataFrame({"predicted": [0, 0, 2, 2, 0], "class_frequencies": list(freq)})
-    issues = stages._label_issues(ids, pred, observed, train)
+    issues = label_issues(ids, pred, observed, train)
     assert issues["id"].tolist() == ["b", "d", "a", "c"]
     assert issues["p_given"].tolist() == [0.2, 0.4, 0.9, 1.0]
     assert issues["flag"].tolist() == [True, True, False, False]

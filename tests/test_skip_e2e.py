@@ -7,8 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lra import features, stages
-from lra.errors import LraError
+from lra import stages
+from lra.core import features
+from lra.core.errors import LraError
 
 from .conftest import folder_dataset
 
@@ -28,7 +29,7 @@ def test_skipped_images_are_dropped_by_every_later_stage(tmp_path):
                  {"epochs": 2, "batch_size": 8, "eval_every": 1, "T": 50, "F": 16, "warmup_epochs": 0,
                   "ddim_steps": 2, "device": "cpu"})
     pred = pd.read_parquet(stages.predict(r / "manifest.parquet", feats, r / "model.pt", r / "pred.parquet",
-                                          ddim_steps=2, samples=2, device="cpu"))
+                                          {"ddim_steps": 2, "samples": 2, "device": "cpu"}))
     out = stages.score(r / "manifest.parquet", r / "labels.parquet", feats, r / "nb.parquet", r / "pred.parquet",
                        r / "metrics.json", r / "issues.parquet")
     manifest = pd.read_parquet(r / "manifest.parquet")

@@ -8,7 +8,8 @@ import numpy as np
 import torch
 
 from bench.speed import naive_candidates, naive_draw, naive_train, neighbour_table, synthetic
-from lra.diffusion import Denoiser, TrainConfig
+from lra.diffusion.config import TrainConfig
+from lra.diffusion.model import Denoiser
 
 
 def test_per_step_knn_candidates_equal_the_precomputed_table():

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from lra import stages, threads
+from lra import stages
+from lra.core import threads
 
 from .conftest import REPO, clustered_parquet
 
@@ -88,7 +89,7 @@ def test_apply_limits_pools_already_loaded_and_sets_the_environment(monkeypatch)
 
 
 def test_open_clip_workers_stay_within_the_threads(monkeypatch, caplog):
-    from lra.clip import default_workers
+    from lra.embed.clip import default_workers
 
     monkeypatch.setattr(threads, "_applied", 4)
     assert default_workers() == 3  # one thread runs the model
@@ -106,5 +107,13 @@ def test_every_rule_passes_its_threads_and_has_a_benchmark():
     for rule in rules:
         name = rule.split(":")[0]
         assert "--threads {threads}" in rule and "\n    threads:" in rule, name
-        log = re.search(r'log:\n\s+"([^"]+)\.log"', rule).group(1)
-        assert f'benchmark:\n        "{log}.bench.tsv"' in rule, name
+        log = re.search(r"log:\n\s+paths\.log\((.+)\),\n", rule).group(1)
+        assert f"benchmark:\n        paths.bench({log})" in rule, name
+
+
+def test_a_benchmark_file_lies_beside_its_log():
+    from lra.core import paths
+
+    for key in ("", "{dataset}", paths.DATASET_RUN):
+        assert paths.bench("train", key) == paths.log("train", key).removesuffix(".log") + ".bench.tsv"
+    assert paths.log("train", paths.DATASET_RUN) == "logs/{dataset}/train/{method}/{encoder}/{noise}/k{k}/seed{seed}.log"

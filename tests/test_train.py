@@ -1,8 +1,10 @@
 import numpy as np
 import torch
 
-from lra.diffusion import TrainConfig, candidates, train
-from lra.diffusion.sample import predict, read_out
+from lra.diffusion.config import TrainConfig
+from lra.diffusion.train import candidates, train
+from lra.diffusion.readout import read_out
+from lra.diffusion.sample import predict
 from lra.diffusion.train import Selection, antithetic_timesteps, loss_weights, lr_at
 
 from .conftest import clustered, noisy_neighbourhoods
@@ -53,7 +55,7 @@ def test_model_selection_keeps_the_latest_check_within_one_standard_error_of_the
     x, y = clustered(40, 2, 8, spread=0.3)
     rows = np.argsort(-(x @ x.T), axis=1)[:, 1:4]
     cand, agree = candidates(y, rows)
-    cfg = TrainConfig(epochs=6, F=16, T=50, batch_size=32, eval_every=2)
+    cfg = TrainConfig(epochs=6, F=16, T=50, batch_size=32, eval_every=2, select_tolerance=1.0)
     _, _, history = train(x, cand, agree, 2, cfg, x[:20], y[:20], log=lambda *a: None)
     evaluated = [h for h in history if "val_accuracy" in h]
     assert [h["epoch"] for h in evaluated] == [2, 4, 6]
@@ -133,14 +135,14 @@ def test_lr_decay_epochs_sets_where_the_cosine_reaches_zero():
 
 
 def test_feature_scale_none_feeds_the_features_as_given():
-    from lra.diffusion import Denoiser
+    from lra.diffusion.model import Denoiser
 
     assert Denoiser(3, 16, F=8, T=10).fp_scale == 4.0
     plain = Denoiser(3, 16, F=8, T=10, feature_scale="none")
     assert plain.fp_scale == 1.0 and plain.hparams["feature_scale"] == "none"
     import pytest
 
-    from lra.errors import LraError
+    from lra.core.errors import LraError
 
     with pytest.raises(LraError, match="train.feature_scale"):
         Denoiser(3, 16, F=8, T=10, feature_scale="sqrt")

@@ -8,22 +8,27 @@ from pathlib import Path
 
 import pytest
 
-from lra import versions
+from lra.core import versions
+from lra.stages import STAGES, code_version
 
 from .conftest import REPO, SNAKEMAKE, TINY, planned_rules, write_config
 
-DIFFUSION = {"lra.diffusion", "lra.diffusion.train", "lra.diffusion.model", "lra.diffusion.schedule",
-             "lra.diffusion.sample", "lra.diffusion.draws"}
+DIFFUSION = {"lra.diffusion.train", "lra.diffusion.model", "lra.diffusion.schedule", "lra.diffusion.sample",
+             "lra.diffusion.draws", "lra.diffusion.checkpoint", "lra.diffusion.rounds"}
 
 
 def reached(stage, root=versions.ROOT) -> set[str]:
-    return {module for module, _ in versions.closure(stage, root)}
+    return {module for module, _ in versions.closure(STAGES[stage].target, root)}
+
+
+def code_versions(root) -> dict[str, str]:
+    return {s: versions.code_version(STAGES[s].target, root) for s in STAGES}
 
 
 def test_every_module_decides_a_stage_or_says_why_not():
     """A new module no stage reaches must be listed in versions.IGNORED with the reason."""
     everything = versions.modules()
-    covered = set().union(*(reached(s) for s in versions.STAGES))
+    covered = set().union(*(reached(s) for s in STAGES))
     assert everything - covered - set(versions.IGNORED) == set(), "add it to versions.IGNORED, saying why"
     assert set(versions.IGNORED) <= everything  # no stale entry
     assert covered & set(versions.IGNORED) == set()
@@ -31,13 +36,24 @@ def test_every_module_decides_a_stage_or_says_why_not():
 
 def test_each_stage_covers_its_own_code_and_not_the_others():
     assert DIFFUSION <= reached("train") and {"lra.diffusion.sample", "lra.diffusion.draws"} <= reached("predict")
-    for stage in ("data", "noise", "embed", "index", "neighbors", "score", "report"):
+    for stage in ("data", "noise", "embed", "index", "neighbors", "score", "summary"):
         assert not reached(stage) & DIFFUSION, stage
-    assert {"lra.clip", "lra.images", "lra.encoders"} <= reached("embed")
-    assert "lra.retrieval" in reached("index") and "lra.retrieval" in reached("neighbors")
-    assert "lra.retrieval" not in reached("train") | reached("data")
-    assert {"lra.baselines", "lra.metrics"} <= reached("score") and "lra.report" in reached("report")
-    assert ("lra.stages", "_selection_labels") in versions.closure("train")  # helpers are found, not listed
+    assert "lra.diffusion.readout" in reached("score")  # top-5 ranks classes as predict reads them out
+    assert {"lra.embed.clip", "lra.data.images", "lra.embed.encoders"} <= reached("embed")
+    assert "lra.retrieval.knn" in reached("index") and "lra.retrieval.knn" in reached("neighbors")
+    assert "lra.retrieval.knn" not in reached("train") | reached("data")
+    assert {"lra.score.baselines", "lra.score.metrics"} <= reached("score") and "lra.report.summary" in reached("summary")
+    target = STAGES["train"].target
+    assert ("lra.diffusion.stage", "_selection_labels") in versions.closure(target)  # helpers are found, not listed
+
+
+def test_the_cli_lists_every_stage_with_its_version(capsys):
+    from lra import cli
+
+    assert cli.main(["versions"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == list(STAGES)
+    assert lines[list(STAGES).index("train")].split()[1] == code_version("train")
 
 
 @pytest.fixture
@@ -47,10 +63,11 @@ def package(tmp_path):
 
 
 def changed(root, edit) -> set[str]:
-    before = {s: versions.code_version(s, root) for s in versions.STAGES}
+    before = code_versions(root)
     edit()
     versions._module.cache_clear()
-    return {s for s in versions.STAGES if versions.code_version(s, root) != before[s]}
+    after = code_versions(root)
+    return {s for s in STAGES if after[s] != before[s]}
 
 
 def test_comments_docstrings_log_lines_and_error_messages_rerun_nothing(package):
@@ -69,22 +86,23 @@ def test_comments_docstrings_log_lines_and_error_messages_rerun_nothing(package)
 
 
 def test_a_code_edit_changes_exactly_the_stages_that_run_it(package):
-    train_py, retrieval_py, stages_py = package / "diffusion" / "train.py", package / "retrieval.py", package / "stages.py"
+    train_py, knn_py, data_py = package / "diffusion" / "train.py", package / "retrieval" / "knn.py", \
+        package / "data" / "stage.py"
     assert changed(package, lambda: train_py.write_text(
         train_py.read_text().replace("return peak * (step + 1) / warmup", "return peak * (step + 1.0) / warmup"))) == {"train"}
     # nprobe is stored in the index: neighbors reads it from there (and reruns after index anyway)
-    assert changed(package, lambda: retrieval_py.write_text(
-        retrieval_py.read_text().replace("NPROBE = 32", "NPROBE = 64"))) == {"index"}
-    assert changed(package, lambda: retrieval_py.write_text(
-        retrieval_py.read_text().replace("SEARCH_BATCH = 16384", "SEARCH_BATCH = 8192"))) == {"neighbors"}
-    assert changed(package, lambda: stages_py.write_text(stages_py.read_text().replace(
+    assert changed(package, lambda: knn_py.write_text(
+        knn_py.read_text().replace("NPROBE = 32", "NPROBE = 64"))) == {"index"}
+    assert changed(package, lambda: knn_py.write_text(
+        knn_py.read_text().replace("SEARCH_BATCH = 16384", "SEARCH_BATCH = 8192"))) == {"neighbors"}
+    assert changed(package, lambda: data_py.write_text(data_py.read_text().replace(
         'frame["clean_label"] = frame["clean_label"].astype("Int64")',
         'frame["clean_label"] = frame["clean_label"].astype("Int64").copy()'))) == (
-        set(versions.STAGES) - {"data", "report", "infer", "plots", "grid_plots"})  # infer reads a run folder, not the manifest
+        set(STAGES) - {"data", "summary", "infer", "plots", "grid_plots"})  # infer reads a run folder, not the manifest
 
 
 def test_an_upgrade_reruns_the_changed_stage_and_what_follows_only(embeddings_file, tmp_path):
-    """The tiny DAG in a copy of the repository (Snakefile, workflow, lra, config, profiles, envs); then lra/diffusion/train.py, then lra/retrieval.py
+    """The tiny DAG in a copy of the repository (Snakefile, workflow, lra, config, profiles, envs); then lra/diffusion/train.py, then lra/retrieval/knn.py
     change as in an upgrade."""
     repo, work = tmp_path / "repo", tmp_path / "work"
     for name in ("workflow", "lra", "profiles", "envs"):
@@ -110,15 +128,15 @@ def test_an_upgrade_reruns_the_changed_stage_and_what_follows_only(embeddings_fi
     assert planned_rules(snakemake("-n")) == set()
     with open(repo / "lra/diffusion/train.py", "a") as f:
         f.write("assert TrainConfig.T > 0\n")
-    assert planned_rules(snakemake("-n")) == {"train", "predict", "score", "clean_labels", "report", "plots", "all"}
-    with open(repo / "lra/retrieval.py", "a") as f:
+    assert planned_rules(snakemake("-n")) == {"train", "predict", "score", "clean", "summary", "plots", "all"}
+    with open(repo / "lra/retrieval/knn.py", "a") as f:
         f.write("assert NPROBE > 0\n")
-    assert planned_rules(snakemake("-n")) == {"index", "neighbors", "train", "predict", "score", "clean_labels", "report",
+    assert planned_rules(snakemake("-n")) == {"index", "neighbors", "train", "predict", "score", "clean", "summary",
                                               "plots", "all"}
 
     # Every job's log is plain lines with what the stage used; every job has its benchmark file.
     logs = sorted((work / "logs").rglob("*.log"))
-    assert {p.parent.name if p.parent.name != "logs" else p.stem for p in logs} >= {"vectors", "report"}
+    assert {p.parent.name if p.parent.name != "logs" else p.stem for p in logs} >= {"vectors", "summary"}
     for log in logs:
         text = log.read_text()
         assert "\r" not in text, log

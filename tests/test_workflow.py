@@ -1,6 +1,7 @@
 """End-to-end runs of the Snakemake DAG on tiny configs, in temporary working directories."""
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -24,7 +25,7 @@ def test_the_dag_writes_every_stage_and_a_summary_row_per_run(default_run):
     summary = pd.read_csv(work / "results" / "summary.tsv", sep="\t")
     assert sorted(summary["noise"]) == ["asym-0.3", "sym-0.4"]
     for noise in ("sym-0.4", "asym-0.3"):
-        run = digits / "runs" / "pixels-8" / noise / "k3" / "seed0"
+        run = digits / "runs" / "default" / "pixels-8" / noise / "k3" / "seed0"
         m = json.loads((run / "metrics.json").read_text())
         assert m["n_test"] == 359 and 0 <= m["accuracy"] <= 1
         assert m["baselines"]["knn_vote"] > 0.5  # real retrieval on real features
@@ -41,12 +42,12 @@ def test_the_dag_writes_every_stage_and_a_summary_row_per_run(default_run):
         assert set(np.unique(freq * 2)) <= {0, 1, 2}  # 2 trajectories: frequencies 0, 1/2 or 1
         assert (pred["majority"].to_numpy() == freq.argmax(axis=1)).all()
         assert pred["entropy"].between(0, np.log(2) + 1e-6).all()
-    assert any((work / "logs" / "digits").rglob("train/*/*/k3/seed0.log"))
+    assert any((work / "logs" / "digits").rglob("train/default/*/*/k3/seed0.log"))
 
 
 def test_a_second_configfile_merges_over_the_first(default_run):
     work, _ = default_run
-    state = torch.load(work / "results/digits/runs/pixels-8/sym-0.4/k3/seed0/model.pt", weights_only=False)
+    state = torch.load(work / "results/digits/runs/default/pixels-8/sym-0.4/k3/seed0/model.pt", weights_only=False)
     assert state["train_config"]["epochs"] == 2  # from the tiny config
     assert state["train_config"]["lr"] == 0.001  # schema default kept
     assert state["hparams"]["feature_dim"] == 3 * 8 * 8  # encoder pixels:8 from config.yaml
@@ -55,21 +56,41 @@ def test_a_second_configfile_merges_over_the_first(default_run):
 def test_a_new_k_reruns_neighbours_and_what_follows_only(default_run):
     work, cfg = default_run
     plan = snakemake(work, "-n", "--config", "knn_k=5", configs=[cfg])
-    assert planned_rules(plan) == {"neighbors", "train", "predict", "score", "clean_labels", "report", "plots",
+    assert planned_rules(plan) == {"neighbors", "train", "predict", "score", "clean", "summary", "plots",
                                    "grid_plots", "all"}
     manifest = work / "results/digits/manifest.parquet"
     before = manifest.stat().st_mtime_ns
     snakemake(work, "--config", "knn_k=5", configs=[cfg])
     assert manifest.stat().st_mtime_ns == before
-    assert (work / "results/digits/runs/pixels-8/sym-0.4/k5/seed0/metrics.json").exists()
+    assert (work / "results/digits/runs/default/pixels-8/sym-0.4/k5/seed0/metrics.json").exists()
     assert planned_rules(snakemake(work, "-n", "--config", "knn_k=5", configs=[cfg])) == set()
+
+
+def test_the_paper_method_runs_beside_the_default_and_the_summary_shows_both(default_run, tmp_path):
+    """`--config method=paper` writes results/<dataset>/runs/paper/...: the default's runs stay as
+    they are, and a grid over both methods tabulates both."""
+    work, cfg = tmp_path / "work", default_run[1]
+    shutil.copytree(default_run[0], work)  # the shared run stays as the other tests expect it
+    default_model = work / "results/digits/runs/default/pixels-8/sym-0.4/k3/seed0/model.pt"
+    before = (default_model.stat().st_mtime_ns, default_model.read_bytes())
+    one = write_config(tmp_path / "one.yaml", {**TINY, "noise": "sym-0.4"})
+    snakemake(work, "--config", "method=paper", configs=[cfg, one])
+    assert (default_model.stat().st_mtime_ns, default_model.read_bytes()) == before
+    paper = torch.load(work / "results/digits/runs/paper/pixels-8/sym-0.4/k3/seed0/model.pt", weights_only=False)
+    assert paper["train_config"]["lr_decay_epochs"] == 1000 and paper["train_config"]["epochs"] == 2
+    both = planned_rules(snakemake(work, "-n", "--config", "method=[default,paper]", configs=[cfg, one]))
+    assert both == {"summary", "grid_plots", "all"}  # every run of both methods exists: only the tables are new
+    snakemake(work, "--config", "method=[default,paper]", configs=[cfg, one])
+    summary = pd.read_csv(work / "results/summary.tsv", sep="\t")
+    assert summary[["method", "noise"]].values.tolist() == [["default", "sym-0.4"], ["paper", "sym-0.4"]]
+    assert (work / "logs/digits/train/paper/pixels-8/sym-0.4/k3/seed0.log").exists()
 
 
 def test_same_config_and_seed_give_the_same_metrics(default_run, tmp_path):
     work, _ = default_run
     cfg = write_config(tmp_path / "tiny.yaml", {**TINY, "noise": "sym-0.4"})
     snakemake(tmp_path, configs=[cfg])
-    rel = "results/digits/runs/pixels-8/sym-0.4/k3/seed0/metrics.json"
+    rel = "results/digits/runs/default/pixels-8/sym-0.4/k3/seed0/metrics.json"
     assert json.loads((tmp_path / rel).read_text()) == json.loads((work / rel).read_text())
 
 
@@ -77,7 +98,7 @@ def test_folder_of_pngs_runs_end_to_end_with_given_labels(png_folder, tmp_path):
     cfg = write_config(tmp_path / "c.yaml", TINY, {"dataset": {"kind": "folder", "csv": str(png_folder), "name": "colours"},
                                                     "encoder": "pixels:4", "noise": "given"})
     snakemake(tmp_path, configs=[cfg])
-    m = json.loads((tmp_path / "results/colours/runs/pixels-4/given/k3/seed0/metrics.json").read_text())
+    m = json.loads((tmp_path / "results/colours/runs/default/pixels-4/given/k3/seed0/metrics.json").read_text())
     assert m["n_test"] == 30
     assert m["train_noise_rate"] > 0.05  # the CSV's own wrong labels
     assert m["baselines"]["knn_vote"] > 0.6  # well above chance (1/3): real retrieval
@@ -94,7 +115,7 @@ def test_embeddings_parquet_runs_a_grid_of_noises_and_seeds(embeddings_file, tmp
     flips = {}
     for noise, rate in (("sym-0.2", 0.2), ("pmd-0.3", 0.3)):
         for seed in (0, 1):
-            m = json.loads((tmp_path / f"results/vectors/runs/given/{noise}/k3/seed{seed}/metrics.json").read_text())
+            m = json.loads((tmp_path / f"results/vectors/runs/default/given/{noise}/k3/seed{seed}/metrics.json").read_text())
             assert m["run"]["seed"] == seed
             assert abs(m["train_noise_rate"] - rate) < 0.03
             labels = pd.read_parquet(tmp_path / f"results/vectors/labels/{noise}/seed{seed}.parquet")

@@ -1,9 +1,7 @@
-"""LRA diffusion over label vectors: schedule, denoiser, training loop and DDIM sampler."""
+"""LRA diffusion over label vectors (method.md): the noise schedule (`schedule`), the denoiser
+(`model`), the training loop (`train`, with `checkpoint` and relabel `rounds`), the DDIM sampler and
+read-out (`sample`, with per-item `draws`), their hyper-parameters and presets (`config`), and the
+train and predict stages on files (`stage`).
 
-from .model import Denoiser
-from .sample import ddim_sample, predict
-from .schedule import CosineSchedule, ddim_timesteps
-from .train import TrainConfig, candidates, train
-
-__all__ = ["CosineSchedule", "Denoiser", "TrainConfig", "candidates", "ddim_sample",
-           "ddim_timesteps", "predict", "train"]
+Nothing is imported here: the Snakemake side reads `config` without loading torch.
+"""

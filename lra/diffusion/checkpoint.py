@@ -25,9 +25,9 @@ from pathlib import Path
 
 import torch
 
-from ..chunks import digest
-from ..errors import LraError, Stopped
-from ..io import atomic_path, load_torch
+from ..core.chunks import digest
+from ..core.errors import LraError, Stopped
+from ..core.files import atomic_path, load_torch
 
 FORMAT = 1  # bump when the layout changes: older checkpoints are then discarded
 

@@ -38,7 +38,7 @@ class Denoiser(nn.Module):
         super().__init__()
         fq_dim = fq_dim or feature_dim
         if feature_scale not in FEATURE_SCALES:
-            from ..errors import LraError
+            from ..core.errors import LraError
 
             raise LraError(f"config key train.feature_scale: {feature_scale!r}; use {' or '.join(FEATURE_SCALES)}")
         self.hparams = dict(num_classes=num_classes, feature_dim=feature_dim, F=F, T=T, fq_dim=fq_dim,

@@ -20,13 +20,15 @@ import math
 import numpy as np
 import torch
 
+from .readout import distance_to_one
 from .sample import predict
-from .train import TrainConfig, candidates, train
+from .config import TrainConfig
+from .train import candidates, train
 
 
 def confidence(y0: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     """The read-out class argmin_c |y_c − 1| and its margin: runner-up distance minus best distance."""
-    dist = (y0 - 1).abs()
+    dist = distance_to_one(y0)
     two = dist.topk(2, dim=1, largest=False).values
     return dist.argmin(dim=1).numpy(), (two[:, 1] - two[:, 0]).numpy()
 

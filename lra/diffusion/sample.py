@@ -1,4 +1,4 @@
-"""DDIM sampling over label vectors, and the class read-out argmin_c |y_c − 1|."""
+"""DDIM sampling over label vectors (the class read-out is `lra.diffusion.readout`)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from . import draws
+from .readout import read_out
 from .schedule import CosineSchedule, ddim_timesteps
 
 
@@ -37,11 +38,6 @@ def ddim_sample(model, schedule: CosineSchedule, fp, fq=None, steps: int = 10, e
         noise = step_noise(i) if eta > 0 and step_noise is not None else None
         y, y0_hat = ddim_step(y, eps_hat, schedule.alpha_bar[tau], prev, eta, noise)
     return y0_hat
-
-
-def read_out(y0: torch.Tensor) -> torch.Tensor:
-    """Class = the component closest to the one-hot value 1."""
-    return (y0 - 1).abs().argmin(dim=1)
 
 
 @torch.no_grad()

@@ -37,7 +37,7 @@ def ddim_timesteps(T: int = 1000, S: int = 10) -> list[int]:
     would divide the prediction of y_0 by ~0.
     """
     if not 1 <= S <= T // 2:
-        from ..errors import LraError
+        from ..core.errors import LraError
 
         raise LraError(f"config key ddim_steps: {S} steps need T ≥ {2 * S} (T={T}); use at most {T // 2}")
     stride = T // S

@@ -12,61 +12,19 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 import torch
 from torch.nn import functional as F_
 
-from ..progress import progress
+from ..core.devices import resolve_device
+from ..core.progress import progress
 from .checkpoint import Checkpoint, Position, training_state
+from .config import TrainConfig
 from .model import Denoiser
-from .sample import predict, read_out
+from .readout import read_out
+from .sample import predict
 from .schedule import CosineSchedule
-
-
-@dataclass
-class TrainConfig:
-    T: int = 1000  # diffusion steps
-    F: int = 512  # hidden width of the denoiser
-    epochs: int = 200
-    min_steps: int = 0  # train at least this many steps: each of the T gates learns only from its own t
-    steps: int = 0  # exactly this many steps whatever N (0 = off: epochs and min_steps decide)
-    batch_size: int = 256
-    lr: float = 1e-3  # peak learning rate of Adam
-    warmup_epochs: int = 5  # linear warm-up, then cosine decay to zero at the last epoch
-    lr_decay_epochs: int | None = None  # epoch the cosine reaches zero (None: the last; the published CIFAR script: 1000)
-    grad_clip: float = 1.0  # max gradient norm
-    weighting: bool = True  # weight items by candidate agreement
-    weight_power: float = 1.0  # w_i ∝ agreement^power (1 = the paper; larger sharpens the targets)
-    own_label: bool = True  # the item's own observed label is one of its candidates
-    ddim_steps: int = 10  # DDIM steps used by validation during training
-    eval_every: int = 5  # epochs between validation checks (model selection)
-    select_tolerance: float = 1.0  # keep the latest check within this many standard errors of the best (0: argmax)
-    feature_scale: str = "unit_rms"  # features into the denoiser at unit RMS per dimension, or "none" (as given)
-    rounds: int = 1  # relabel-and-retrieve rounds (lra.diffusion.rounds); 1 = train once on the observed labels
-    round_fraction: float = 0.5  # a later round trains this share of the first round's epochs/steps, warm-started
-    relabel_margin: float = 0.0  # relabel only where the model's best class beats its runner-up by this much
-    device: str = "auto"
-    amp: bool = True  # bf16 autocast, on CUDA only
-    compile: bool = False  # torch.compile the denoiser, on CUDA only
-    seed: int = 0
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            from ..errors import LraError
-
-            raise LraError(f"config key train.{sorted(unknown)[0]}: unknown; known keys: {', '.join(sorted(known))}")
-        return cls(**d)
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def candidates(observed: np.ndarray, neighbor_rows: np.ndarray, own_label: bool = True):
@@ -249,7 +207,3 @@ def accuracy(model, schedule, fp: np.ndarray, labels: np.ndarray, steps: int, de
 def selected_epoch(history: list[dict]) -> int | None:
     chosen = [r["epoch"] for r in history if r.get("selected")]
     return chosen[-1] if chosen else None
-
-
-def config_dict(cfg: TrainConfig) -> dict:
-    return asdict(cfg)

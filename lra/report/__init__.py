@@ -1,11 +1,14 @@
-"""What a person reads after a run: the summary tables (`summary`), each run's figures (`run`:
-training curve, accuracy beside the baselines, confusion, per-class accuracy, the label-issue
-gallery of `gallery`, uncertainty; drawn by `figures`) and the grid figures (`grid`).
+"""The report family (workflow/rules/report.smk): what a person reads after a run. The summary
+tables (`summary`), each run's figures (`run`: training curve, accuracy beside the baselines,
+confusion, per-class accuracy, the label-issue gallery of `gallery`, uncertainty; drawn by
+`figures`), the grid figures (`grid`). Its three stages are `summary.write_summary`,
+`run.plot_run` and `grid.plot_grid`. Snakemake's HTML report (`snakemake --report`) gathers
+their outputs.
 
-Only the summary is imported here: the figure modules load matplotlib, which `lra report` does
-not need.
+Nothing heavy is imported here: the figure modules load matplotlib.
 """
 
-from .summary import seed_means, summary, write_summary
-
-__all__ = ["seed_means", "summary", "write_summary"]
+# The figures of a run (`<run>/figures/<name>.png`, stage plots) and of a grid
+# (`results/figures/<name>.png`, stage grid_plots).
+RUN_FIGURES = ("training", "accuracy", "confusion", "per_class", "label_issues", "uncertainty")
+GRID_FIGURES = ("accuracy_vs_k", "accuracy_vs_noise")

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import pyarrow.compute as pc
 
-from ..errors import LraError
-from ..io import read_head, read_table
+from ..core.errors import LraError
+from ..core.files import read_head, read_table
 from .figures import FONT, RIGHT, UNKNOWN, WRONG, new_figure
 
 log = logging.getLogger("lra")
@@ -51,7 +51,7 @@ def with_manifest(top: pd.DataFrame, manifest) -> pd.DataFrame:
 def thumbnails(sources) -> list:
     """Each source as an RGB array of at most THUMB pixels a side; None for one that cannot be
     read any more (the gallery shows the gap instead of failing the whole report)."""
-    from ..images import open_image
+    from ..data.images import open_image
 
     out = []
     for source in sources:

@@ -9,8 +9,8 @@ import re
 import numpy as np
 import pandas as pd
 
-from ..errors import LraError
-from ..io import OUTPUT_FIX, read_csv
+from ..core.errors import LraError
+from ..core.files import OUTPUT_FIX, read_csv
 from .figures import BOUNDS, FONT, LRA_COLOUR, METHODS, new_figure, staged, write
 from .summary import CELL
 
@@ -43,11 +43,12 @@ def noise_order(spec: str) -> tuple:
 
 
 def sweep(df: pd.DataFrame, axis: str):
-    """One panel per (dataset, encoder, the other axis's value); x = `axis` as evenly spaced
+    """One panel per (dataset, method, encoder, the other axis's value); x = `axis` as evenly spaced
     categories; a line per method with ± sd error bars, the clean-label bounds dashed."""
     other = "noise" if axis == "k" else "k"
-    panels = sorted(df.groupby(["dataset", "encoder", other]).groups,
-                    key=lambda key: (key[0], key[1], noise_order(key[2]) if other == "noise" else key[2]))
+    keys = ["dataset", "method", "encoder", other]
+    panels = sorted(df.groupby(keys).groups,
+                    key=lambda key: (*key[:3], noise_order(key[3]) if other == "noise" else key[3]))
     values = sorted(df[axis].unique(), key=noise_order if axis == "noise" else None)
     methods = [c.removesuffix("_mean") for c in df.columns if c.endswith("_mean")]  # the summary's order
     methods = [m for m in methods if m not in NOT_ACCURACY]
@@ -57,14 +58,14 @@ def sweep(df: pd.DataFrame, axis: str):
     axes = fig.subplots(rows, cols, squeeze=False, sharey=True)
     handles = {}
     for ax, key in zip(axes.flat, panels):
-        cell = df[(df["dataset"] == key[0]) & (df["encoder"] == key[1]) & (df[other] == key[2])]
+        cell = df[(df[keys] == pd.Series(key, index=keys)).all(axis=1)]
         for i, m in enumerate(methods):
             line = _method_line(ax, cell, axis, values, m, i, len(methods))
             if line is not None:
                 handles.setdefault(m, line)
         ax.set_xticks(range(len(values)), [str(v) for v in values])
         ax.set_xlabel(AXES[axis])
-        ax.set_title(f"{key[0]} · {key[1]} · {other} {key[2]}", fontsize=FONT)
+        ax.set_title(f"{key[0]} · {key[1]} · {key[2]} · {other} {key[3]}", fontsize=FONT)
         ax.grid(axis="y", alpha=0.3)
     for ax in axes.flat[len(panels):]:
         ax.set_axis_off()

@@ -15,9 +15,8 @@ import numpy as np
 import pandas as pd
 import pyarrow.compute as pc
 
-from ..io import load_torch, read_json, read_metadata, read_schema, read_table
-from ..workflow import RUN_FIGURES
-from . import figures, gallery
+from ..core.files import load_torch, read_json, read_metadata, read_schema, read_table
+from . import RUN_FIGURES, figures, gallery
 
 log = logging.getLogger("lra")
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..io import atomic_path, read_json
+from ..core.files import atomic_path, read_json
 
-RUN = ["dataset", "encoder", "noise", "k", "seed"]
+RUN = ["dataset", "method", "encoder", "noise", "k", "seed"]
 CELL = RUN[:-1]  # a grid cell: a run without its seed
+DEFAULTS = {"seed": 0, "method": "default"}  # what metrics.json of an lra that did not record them ran
 ORDER = {k: i for i, k in enumerate(["knn_vote", "linear_probe", "cleanlab", "datalab_relabel"])}  # bounds last
 
 
@@ -18,7 +19,7 @@ def summary(metrics_paths: list[str]) -> pd.DataFrame:
     rows = []
     for path in metrics_paths:
         m = read_json(path, "the run metrics")
-        row = {**{k: m["run"].get(k, 0 if k == "seed" else None) for k in RUN}, "n_test": m["n_test"], "lra": m["accuracy"]}
+        row = {**{k: m["run"].get(k, DEFAULTS.get(k)) for k in RUN}, "n_test": m["n_test"], "lra": m["accuracy"]}
         if "accuracy_stochastic" in m:
             row["lra_stochastic"] = m["accuracy_stochastic"]
         if "top5_accuracy" in m:

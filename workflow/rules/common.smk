@@ -1,12 +1,13 @@
-# Input functions and names shared by the rules; the config → target logic is in lra.workflow.
+# Input functions and names shared by the rules; the config → target logic is in lra.workflow and
+# every path template in lra.core.paths.
 import os
 import sys
 
 from snakemake.settings.types import DeploymentMethod
 
 from lra import workflow as lw
+from lra.core import paths
 
-RESULTS = "results"
 DATASET = lw.dataset_name(config)
 ENCODERS = lw.encoders(config)
 ENV = f"../../envs/{config['env']}.yaml"
@@ -21,6 +22,7 @@ os.environ.update({k: os.pathsep.join(filter(None, [v, os.environ.get(k)])) for 
 
 wildcard_constraints:
     dataset=r"[A-Za-z0-9_.\-]+",
+    method=r"[A-Za-z0-9_\-]+",
     encoder=r"[A-Za-z0-9_.\-]+",
     noise=r"given|(a?sym|pmd[123]?)-[0-9.]+|file-[A-Za-z0-9_.]+",
     k=r"\d+",
@@ -29,38 +31,27 @@ wildcard_constraints:
     images=r"[A-Za-z0-9_.\-]+",
 
 
-# A run's folder and its noisy labels: one per (encoder, noise, k, seed) of the grid.
-RUN = f"{RESULTS}/{{dataset}}/runs/{{encoder}}/{{noise}}/k{{k}}/seed{{seed}}"
-LABELS = f"{RESULTS}/{{dataset}}/labels/{{noise}}/seed{{seed}}.parquet"
-
-
-def final_outputs():
-    return [f"{RESULTS}/summary.tsv", *lw.cleaned_files(config, RESULTS), *lw.infer_files(config, RESULTS),
-            *lw.figure_files(config, RESULTS)]
-
-
 # Figures in `snakemake --report`: one category per run, one for the grid; captions in workflow/report/.
-RUN_CATEGORY = "{dataset} {encoder} {noise} k{k} seed{seed}"
+RUN_CATEGORY = "{dataset} {method} {encoder} {noise} k{k} seed{seed}"
 
 
 def run_figure(name, label):
-    return report(f"{RUN}/figures/{name}.png", caption=f"../report/{name}.rst", category=RUN_CATEGORY,
-                  labels={"figure": label})
+    return report(paths.RUN_FIGURE.replace("{name}", name), caption=f"../report/{name}.rst",
+                  category=RUN_CATEGORY, labels={"figure": label})
 
 
 def grid_figure(name, label):
-    return report(f"{RESULTS}/figures/{name}.png", caption=f"../report/{name}.rst", category="Grid of runs",
+    return report(paths.GRID_FIGURE.format(name=name), caption=f"../report/{name}.rst", category="Grid of runs",
                   labels={"figure": label})
 
 
 def manifest(wildcards):
-    return f"{RESULTS}/{wildcards.dataset}/manifest.parquet"
+    return paths.MANIFEST.format(dataset=wildcards.dataset)
 
 
 def feature_files(wildcards):
-    return lw.feature_files(config, wildcards.dataset, wildcards.encoder, RESULTS)
+    return lw.feature_files(config, wildcards.dataset, wildcards.encoder)
 
 
 def noise_features(wildcards):
-    return lw.noise_features(config, wildcards.dataset, wildcards.noise, RESULTS)
-
+    return lw.noise_features(config, wildcards.dataset, wildcards.noise)

@@ -2,16 +2,16 @@ rule data:
     input:
         lw.dataset_files(config),
     output:
-        f"{RESULTS}/{{dataset}}/manifest.parquet",
+        paths.MANIFEST,
     params:
         spec=lw.as_json(config["dataset"]),
         seed=lw.split_seed(config),
         code=lw.code_version("data"),
     threads: 1
     log:
-        "logs/{dataset}/data.log",
+        paths.log("data"),
     benchmark:
-        "logs/{dataset}/data.bench.tsv"
+        paths.bench("data")
     conda:
         ENV
     shell:
@@ -23,16 +23,16 @@ rule noise:
         manifest=manifest,
         features=noise_features,
     output:
-        LABELS,
+        paths.LABELS,
     params:
         class_map=lw.as_json(config["noise_class_map"]),
         noise_files=lw.as_json(config["noise_files"]),
         code=lw.code_version("noise"),
     threads: lambda w: lw.noise_threads(config, w.noise)
     log:
-        "logs/{dataset}/noise/{noise}/seed{seed}.log",
+        paths.log("noise", "{dataset}/{noise}/seed{seed}"),
     benchmark:
-        "logs/{dataset}/noise/{noise}/seed{seed}.bench.tsv"
+        paths.bench("noise", "{dataset}/{noise}/seed{seed}")
     conda:
         ENV
     shell:

@@ -1,20 +1,20 @@
 rule train:
     input:
         manifest=manifest,
-        labels=LABELS,
+        labels=paths.LABELS,
         features=feature_files,
-        neighbors=f"{RESULTS}/{{dataset}}/neighbors/{{encoder}}/k{{k}}.parquet",
+        neighbors=paths.NEIGHBORS,
     output:
-        f"{RUN}/model.pt",
+        paths.MODEL,
     params:
-        train=lambda w: lw.as_json({**lw.train_params(config), "seed": int(w.seed), "device": config["device"]}),
+        train=lambda w: lw.train_params(config, w.method, w.seed),
         checkpoint_minutes=lw.Untracked(lw.train_run_key(config, "checkpoint_minutes")),
         code=lw.code_version("train"),
     threads: config["threads"]
     log:
-        "logs/{dataset}/train/{encoder}/{noise}/k{k}/seed{seed}.log",
+        paths.log("train", paths.DATASET_RUN),
     benchmark:
-        "logs/{dataset}/train/{encoder}/{noise}/k{k}/seed{seed}.bench.tsv"
+        paths.bench("train", paths.DATASET_RUN)
     conda:
         ENV
     # exec: python replaces the shell, so a SIGTERM (SLURM, before a time limit) reaches lra, which
@@ -29,17 +29,17 @@ rule predict:
     input:
         manifest=manifest,
         features=feature_files,
-        model=f"{RUN}/model.pt",
+        model=paths.MODEL,
     output:
-        f"{RUN}/predictions.parquet",
+        paths.PREDICTIONS,
     params:
-        predict=lambda w: lw.as_json({**config["predict"], "seed": int(w.seed), "device": config["device"]}),
+        predict=lambda w: lw.predict_params(config, w.seed),
         code=lw.code_version("predict"),
     threads: config["threads"]
     log:
-        "logs/{dataset}/predict/{encoder}/{noise}/k{k}/seed{seed}.log",
+        paths.log("predict", paths.DATASET_RUN),
     benchmark:
-        "logs/{dataset}/predict/{encoder}/{noise}/k{k}/seed{seed}.bench.tsv"
+        paths.bench("predict", paths.DATASET_RUN)
     conda:
         ENV
     shell:

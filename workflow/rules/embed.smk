@@ -2,7 +2,7 @@ rule embed:
     input:
         manifest,
     output:
-        f"{RESULTS}/{{dataset}}/features/{{encoder}}/part-{{shard}}.parquet",
+        paths.FEATURES,
     params:
         spec=lambda w: ENCODERS[w.encoder],
         shards=config["embed"]["shards"],
@@ -13,9 +13,9 @@ rule embed:
     resources:
         mem_mb=config["embed"]["mem_mb"],
     log:
-        "logs/{dataset}/embed/{encoder}/part-{shard}.log",
+        paths.log("embed", "{dataset}/{encoder}/part-{shard}"),
     benchmark:
-        "logs/{dataset}/embed/{encoder}/part-{shard}.bench.tsv"
+        paths.bench("embed", "{dataset}/{encoder}/part-{shard}")
     conda:
         ENV
     shell:

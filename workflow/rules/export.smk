@@ -1,19 +1,19 @@
-rule clean_labels:
+rule clean:
     input:
         manifest=manifest,
-        labels=LABELS,
+        labels=paths.LABELS,
         features=feature_files,
-        predictions=f"{RUN}/predictions.parquet",
+        predictions=paths.PREDICTIONS,
     output:
-        f"{RUN}/cleaned.csv",
+        paths.CLEANED,
     params:
         clean=lw.as_json(config["clean"]),
         code=lw.code_version("clean"),
     threads: 1
     log:
-        "logs/{dataset}/clean/{encoder}/{noise}/k{k}/seed{seed}.log",
+        paths.log("clean", paths.DATASET_RUN),
     benchmark:
-        "logs/{dataset}/clean/{encoder}/{noise}/k{k}/seed{seed}.bench.tsv"
+        paths.bench("clean", paths.DATASET_RUN)
     conda:
         ENV
     shell:

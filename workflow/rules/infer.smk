@@ -1,19 +1,19 @@
 rule infer:
     input:
-        model=f"{RUN}/model.pt",
-        predictions=f"{RUN}/predictions.parquet",
+        model=paths.MODEL,
+        predictions=paths.PREDICTIONS,
         images=lambda w: config["infer_csv"],
     output:
-        f"{RUN}/infer/{{images}}.csv",
+        paths.INFER,
     params:
         run=lambda w, input: os.path.dirname(input.model),
         device=config["device"],
         code=lw.code_version("infer"),
     threads: config["threads"]
     log:
-        "logs/{dataset}/infer/{encoder}/{noise}/k{k}/seed{seed}/{images}.log",
+        paths.log("infer", paths.DATASET_RUN + "/{images}"),
     benchmark:
-        "logs/{dataset}/infer/{encoder}/{noise}/k{k}/seed{seed}/{images}.bench.tsv"
+        paths.bench("infer", paths.DATASET_RUN + "/{images}")
     conda:
         ENV
     shell:

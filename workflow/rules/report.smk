@@ -1,15 +1,37 @@
-# Figures for `snakemake --report`: each run's (rule plots, one report category per run) and, when
-# the config has a grid, accuracy vs k and vs noise over it (rule grid_plots). Captions: workflow/report/;
-# run_figure and grid_figure (common.smk) wrap each output in report().
+# The summary tables (rule summary) and the figures for `snakemake --report`: each run's (rule plots,
+# one report category per run) and, when the config has a grid, accuracy vs k and vs noise over it
+# (rule grid_plots). Captions: workflow/report/; run_figure and grid_figure (common.smk) wrap each
+# output in report().
+
+
+rule summary:
+    input:
+        lw.metrics_files(config),
+    output:
+        summary=report(paths.SUMMARY, caption="../report/summary.rst", category="Summary tables",
+                       labels={"table": "summary.tsv: one row per run"}),
+        mean=report(paths.SUMMARY_MEAN, caption="../report/summary_mean.rst", category="Summary tables",
+                    labels={"table": "summary_mean.tsv: mean and sd over seeds"}),
+    params:
+        code=lw.code_version("summary"),
+    threads: 1
+    log:
+        paths.log("summary", ""),
+    benchmark:
+        paths.bench("summary", "")
+    conda:
+        ENV
+    shell:
+        "python -m lra summary {input} --out {output.summary} --mean {output.mean} --threads {threads} > {log} 2>&1"
 
 
 rule plots:
     input:
         manifest=manifest,
-        model=f"{RUN}/model.pt",
-        predictions=f"{RUN}/predictions.parquet",
-        metrics=f"{RUN}/metrics.json",
-        issues=f"{RUN}/label_issues.parquet",
+        model=paths.MODEL,
+        predictions=paths.PREDICTIONS,
+        metrics=paths.METRICS,
+        issues=paths.ISSUES,
     output:
         training=run_figure("training", "training curve"),
         accuracy=run_figure("accuracy", "test accuracy beside the baselines"),
@@ -18,13 +40,13 @@ rule plots:
         label_issues=run_figure("label_issues", "label-issue gallery"),
         uncertainty=run_figure("uncertainty", "uncertainty"),
     params:
-        out_dir=f"{RUN}/figures",
+        out_dir=paths.RUN + "/figures",
         code=lw.code_version("plots"),
     threads: 1
     log:
-        "logs/{dataset}/plots/{encoder}/{noise}/k{k}/seed{seed}.log",
+        paths.log("plots", paths.DATASET_RUN),
     benchmark:
-        "logs/{dataset}/plots/{encoder}/{noise}/k{k}/seed{seed}.bench.tsv"
+        paths.bench("plots", paths.DATASET_RUN)
     conda:
         ENV
     shell:
@@ -34,7 +56,7 @@ rule plots:
 
 rule grid_plots:
     input:
-        f"{RESULTS}/summary_mean.tsv",
+        paths.SUMMARY_MEAN,
     output:
         k=grid_figure("accuracy_vs_k", "accuracy vs k"),
         noise=grid_figure("accuracy_vs_noise", "accuracy vs noise spec"),
@@ -42,9 +64,9 @@ rule grid_plots:
         code=lw.code_version("grid_plots"),
     threads: 1
     log:
-        "logs/grid_plots.log",
+        paths.log("grid_plots", ""),
     benchmark:
-        "logs/grid_plots.bench.tsv"
+        paths.bench("grid_plots", "")
     conda:
         ENV
     shell:

@@ -3,15 +3,15 @@ rule index:
         manifest=manifest,
         features=feature_files,
     output:
-        f"{RESULTS}/{{dataset}}/index/{{encoder}}.faiss",
+        paths.INDEX,
     params:
         index_type=config["index"],
         code=lw.code_version("index"),
     threads: config["threads"]
     log:
-        "logs/{dataset}/index/{encoder}.log",
+        paths.log("index", "{dataset}/{encoder}"),
     benchmark:
-        "logs/{dataset}/index/{encoder}.bench.tsv"
+        paths.bench("index", "{dataset}/{encoder}")
     conda:
         ENV
     shell:
@@ -23,17 +23,17 @@ rule neighbors:
     input:
         manifest=manifest,
         features=feature_files,
-        index=f"{RESULTS}/{{dataset}}/index/{{encoder}}.faiss",
+        index=paths.INDEX,
     output:
-        f"{RESULTS}/{{dataset}}/neighbors/{{encoder}}/k{{k}}.parquet",
+        paths.NEIGHBORS,
     params:
         device=config["device"],
         code=lw.code_version("neighbors"),
     threads: config["threads"]
     log:
-        "logs/{dataset}/neighbors/{encoder}/k{k}.log",
+        paths.log("neighbors", "{dataset}/{encoder}/k{k}"),
     benchmark:
-        "logs/{dataset}/neighbors/{encoder}/k{k}.bench.tsv"
+        paths.bench("neighbors", "{dataset}/{encoder}/k{k}")
     conda:
         ENV
     shell:

@@ -18,8 +18,8 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from .errors import LraError
-from .progress import progress
+from ..core.errors import LraError
+from ..core.progress import progress
 
 log = logging.getLogger("lra")
 

@@ -19,7 +19,7 @@ import re
 
 import numpy as np
 
-from .errors import LraError
+from ..core.errors import LraError
 
 SPEC = re.compile(r"^(given|(sym|asym|pmd[123]?)-(0(\.\d+)?|1(\.0+)?)|file-([A-Za-z0-9_.]+))$")
 
@@ -95,7 +95,7 @@ def pmd(labels: np.ndarray, proba: np.ndarray, rate: float, kind: str, rng: np.r
 def clean_probabilities(x: np.ndarray, labels: np.ndarray, num_classes: int, seed: int = 0) -> np.ndarray:
     """The 'clean classifier' whose margins shape PMD noise: out-of-fold logistic-regression
     probabilities on the clean labels (out-of-fold, so margins are not memorised)."""
-    from .baselines import out_of_fold_proba
+    from ..core.linear import out_of_fold_proba
 
     return out_of_fold_proba(x, labels, num_classes, seed)
 
@@ -105,7 +105,7 @@ def from_file(path, frame) -> np.ndarray:
     row, or per manifest row, in manifest order (CIFAR's files: the first 45,000 train images)."""
     from pathlib import Path
 
-    from .io import load_npy
+    from ..core.files import load_npy
 
     path = Path(path)
     if not path.exists():

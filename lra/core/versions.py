@@ -1,12 +1,13 @@
 """Per-stage code versions: upgrading lra reruns exactly the stages whose code changed.
 
 Snakemake reruns a job when one of its `params:` changed since the job last ran, and then every
-job downstream of it. Each rule passes `code=code_version("<stage>")`: a short hash of the code
-that decides the stage's output. That code is found, not listed: starting from the stage's
-function in `lra.stages`, every top-level function, class and constant of `lra` it refers to
-(by name, by `module.name`, or by import), and what those refer to, transitively. So an edit to
-`lra/diffusion/train.py` reruns train → predict → score → report and never embed, and a new
-helper is covered the day it is called, with no list to keep up to date.
+job downstream of it. Each rule passes `code=code_version("<stage>")` (`lra.stages`): a short
+hash of the code that decides the stage's output. That code is found, not listed: starting from
+the stage's function (its `module:function` in the stage table), every top-level function, class
+and constant of `lra` it refers to (by name, by `module.name`, or by import), and what those
+refer to, transitively. So an edit to `lra/diffusion/train.py` reruns train → predict → score →
+summary and never embed, and a new helper is covered the day it is called, with no list to keep up
+to date.
 
 What cannot change an output is left out of the hash: comments, docstrings, log calls and the
 messages of raised errors (a raise stops the stage), and the modules in `IGNORED` (display,
@@ -22,42 +23,43 @@ import io
 import tokenize
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent  # the lra package whose code is hashed
-STAGES = ("data", "noise", "embed", "index", "neighbors", "train", "predict", "score", "clean", "infer", "report",
-          "plots", "grid_plots")
+ROOT = Path(__file__).resolve().parents[1]  # the lra package whose code is hashed
 
 # Modules that decide no stage's output, and why. Their code never reruns anything.
 IGNORED = {
     "lra": "the package docstring and version string",
     "lra.__main__": "the `python -m lra` entry point",
     "lra.cli": "parses arguments and forwards them; a rule's values reach the stage through params",
+    "lra.stages": "the stage table: which function a command runs (the versions start from those functions)",
     "lra.workflow": "Snakemake side: which jobs run and with which params (Snakemake tracks those itself)",
-    "lra.methods": "Snakemake side: a method preset reaches the train rule as its resolved params",
-    "lra.versions": "this file",
-    "lra.errors": "the error type: what a failing stage says, not what a stage writes",
-    "lra.progress": "progress display",
-    "lra.threads": "how many threads compute, not what they compute",
-    "lra.synthetic": "benchmark data for bench/, used by no stage",
+    "lra.core.versions": "this file",
+    "lra.core.errors": "the error type: what a failing stage says, not what a stage writes",
+    "lra.core.progress": "progress display",
+    "lra.core.threads": "how many threads compute, not what they compute",
+    "lra.core.paths": "where files go: Snakemake's own paths and messages, not what a stage writes",
+    "lra.data.synthetic": "benchmark data for bench/, used by no stage",
+    **{f"lra.{p}": "a package's docstring" for p in ("core", "data", "embed", "retrieval", "diffusion", "score")},
 }
 LOG_CALLS = {"debug", "info", "warning", "error", "exception"}
 
 
-def code_version(stage: str, root: Path = ROOT) -> str:
-    """12 hex digits that change when, and only when, code deciding `stage`'s output changes."""
-    if stage not in STAGES:
-        raise KeyError(f"no stage {stage!r}; stages: {', '.join(STAGES)}")
+def code_version(target: str, root: Path = ROOT) -> str:
+    """12 hex digits that change when, and only when, code deciding the output of the stage
+    function `target` ("module:function") changes."""
     h = hashlib.sha256()
-    for module, name in sorted(closure(stage, root)):
+    for module, name in sorted(closure(target, root)):
         h.update(f"{module}:{name}\n".encode())
         h.update(_module(Path(root), module).code(name).encode())
     return h.hexdigest()[:12]
 
 
-def closure(stage: str, root: Path = ROOT) -> set[tuple[str, str]]:
-    """(module, name) of every top-level definition the stage's code reaches; name "" stands for
-    a module's statements that bind no name (they run whenever the module is imported)."""
+def closure(target: str, root: Path = ROOT) -> set[tuple[str, str]]:
+    """(module, name) of every top-level definition the stage function `target` ("module:function")
+    reaches; name "" stands for a module's statements that bind no name (they run whenever the
+    module is imported)."""
     root = Path(root)
-    todo, seen = [("lra.stages", stage)], set()
+    module, _, function = target.partition(":")
+    todo, seen = [(module, function)], set()
     while todo:
         via: list[str] = []  # modules a name was re-exported through: they run on import too
         found = _resolve(root, *todo.pop(), via=via)
@@ -268,9 +270,3 @@ def _is_log_call(func) -> bool:
         return func.id == "log"
     return (isinstance(func, ast.Attribute) and func.attr in LOG_CALLS and isinstance(func.value, ast.Name)
             and func.value.id in ("log", "logger", "logging"))
-
-
-if __name__ == "__main__":  # python -m lra.versions: each stage's version and what it covers
-    for s in STAGES:
-        covered = sorted({m for m, _ in closure(s)})
-        print(f"{s:10s} {code_version(s)}  {', '.join(m.removeprefix('lra.') for m in covered)}")

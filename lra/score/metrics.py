@@ -18,10 +18,9 @@ def per_class_accuracy(pred: np.ndarray, truth: np.ndarray, classes: list[str]) 
     return out
 
 
-def top_k_accuracy(scores: np.ndarray, truth: np.ndarray, k: int = 5) -> float:
-    """Share of items whose true class is among the k best-scored classes."""
-    top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-    return float((top == truth[:, None]).any(axis=1).mean())
+def top_k_accuracy(ranked: np.ndarray, truth: np.ndarray, k: int = 5) -> float:
+    """Share of items whose true class is among the first k of their `ranked` classes (best first)."""
+    return float((ranked[:, :k] == truth[:, None]).any(axis=1).mean())
 
 
 def precision_recall_f1(flagged: np.ndarray, truly_wrong: np.ndarray) -> dict[str, float]:

@@ -4,7 +4,7 @@ Chunk i goes atomically to `<out>.chunks/chunk-<i>.parquet` with a key in its me
 of everything its rows depend on. A rerun reuses a chunk only under the same key (a damaged or
 stale one is recomputed), then streams the chunks into `out` (renamed into place when complete)
 and removes the folder. The folder is not a declared Snakemake output, so it outlives a failed
-job. lra.stages.embed uses the same chunks with its own writer (feature shards) and assembly.
+job. The embed stage (feature shards, cast to their storage dtype) and predict both use them.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .io import atomic_path, read_metadata, read_schema, read_table, write_table
+from .files import atomic_path, read_metadata, read_schema, read_table, write_table
 
 
 def digest(*parts) -> str:
@@ -68,16 +68,26 @@ class Chunks:
         except Exception:  # a damaged file is recomputed, not trusted
             return False
 
-    def write(self, i: int, table: pa.Table) -> None:
-        write_table(table, self.paths[i], metadata={"key": self.keys[i]})
+    def write(self, i: int, table: pa.Table, meta: dict | None = None) -> None:
+        """Chunk i, keyed; `meta`: more of the chunk's own metadata (`metadata()` reads it back)."""
+        write_table(table, self.paths[i], metadata={"key": self.keys[i], **(meta or {})})
 
-    def assemble(self, metadata: dict) -> None:
-        """Stream the chunks, in order, into `out` with `metadata` (one chunk in memory at a time)."""
-        schema = read_schema(self.paths[0]).remove_metadata() if self.paths else pa.schema([])
-        schema = schema.with_metadata({b"lra": json.dumps(metadata).encode()})
+    def metadata(self) -> list[dict]:
+        """Each chunk's metadata, in order."""
+        return [read_metadata(p) for p in self.paths]
+
+    def assemble(self, metadata: dict, schema: pa.Schema | None = None) -> None:
+        """Stream the chunks, in order, into `out` with `metadata` (one chunk in memory at a time);
+        with `schema`, each chunk is cast to it (e.g. float32 chunks into float16 storage)."""
+        cast = schema is not None
+        if schema is None:
+            schema = read_schema(self.paths[0]) if self.paths else pa.schema([])
+        schema = schema.remove_metadata().with_metadata({b"lra": json.dumps(metadata).encode()})
         with atomic_path(self.out) as tmp, pq.ParquetWriter(tmp, schema, write_page_checksum=True) as writer:
             for p in self.paths:
-                writer.write_table(read_table(p).replace_schema_metadata(schema.metadata))
+                table = read_table(p).replace_schema_metadata(None)
+                writer.write_table((table.cast(schema.remove_metadata()) if cast else table)
+                                   .replace_schema_metadata(schema.metadata))
 
     def remove(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import threads
+from ..core import threads
+from ..core.linear import linear_probe, logistic, proba  # linear_probe is the "linear probe" baseline
 
 
 def knn_vote(neighbor_labels: np.ndarray, num_classes: int) -> np.ndarray:
@@ -20,41 +21,6 @@ def knn_vote(neighbor_labels: np.ndarray, num_classes: int) -> np.ndarray:
     return scores.argmax(axis=1)
 
 
-def _logistic(seed: int = 0):
-    from sklearn.linear_model import LogisticRegression
-
-    return LogisticRegression(max_iter=2000, C=1.0, random_state=seed)
-
-
-EVAL_BATCH = 65536  # rows per predict_proba call: bounds its float64 temporaries on a large test split
-
-
-def _proba(clf, x: np.ndarray, num_classes: int) -> np.ndarray:
-    proba = np.zeros((len(x), num_classes))
-    for start in range(0, len(x), EVAL_BATCH):
-        rows = slice(start, start + EVAL_BATCH)
-        proba[rows, clf.classes_] = clf.predict_proba(x[rows])
-    return proba
-
-
-def linear_probe(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, num_classes: int,
-                 seed: int = 0) -> np.ndarray:
-    """Class probabilities of multinomial logistic regression trained on the (noisy) labels."""
-    return _proba(_logistic(seed).fit(x_train, y_train), x_test, num_classes)
-
-
-def out_of_fold_proba(x: np.ndarray, labels: np.ndarray, num_classes: int, seed: int = 0) -> np.ndarray:
-    """Each item's class probabilities from a logistic regression that did not see it (≤ 5 folds)."""
-    from sklearn.model_selection import StratifiedKFold
-
-    proba = np.zeros((len(labels), num_classes))
-    counts = np.bincount(labels)
-    folds = int(np.clip(counts[counts > 0].min(), 2, 5))  # StratifiedKFold wants every class in each fold
-    for fit, held in StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, labels):
-        proba[held] = _proba(_logistic(seed).fit(x[fit], labels[fit]), x[held], num_classes)
-    return proba
-
-
 def cleanlab_issues(labels: np.ndarray, oof_proba: np.ndarray) -> np.ndarray:
     """cleanlab's find_label_issues (confident learning) on out-of-fold probabilities."""
     from cleanlab.filter import find_label_issues
@@ -66,9 +32,9 @@ def clean_learning(x_train, y_train, x_test, num_classes: int, seed: int = 0) ->
     """cleanlab's CleanLearning around the logistic regression: drop found issues, retrain."""
     from cleanlab.classification import CleanLearning
 
-    cl = CleanLearning(_logistic(seed), seed=seed, verbose=False,
+    cl = CleanLearning(logistic(seed), seed=seed, verbose=False,
                        find_label_issues_kwargs={"n_jobs": threads.get()}).fit(x_train, y_train)
-    return _proba(cl.clf, x_test, num_classes)
+    return proba(cl.clf, x_test, num_classes)
 
 
 def datalab_relabel(x_train, y_train, x_test, num_classes: int, seed: int = 0) -> np.ndarray:

@@ -21,8 +21,8 @@ import os
 import numpy as np
 
 from .datasets import DIGITS_PREFIX, load_digit
-from .errors import LraError
-from .paper_datasets import CIFAR_PREFIX  # cifar:<batch file>:<index>
+from ..core.errors import LraError
+from .paper import CIFAR_PREFIX  # cifar:<batch file>:<index>
 
 
 class BadImage(LraError):
@@ -46,7 +46,7 @@ def open_image(source: str, row: int | None = None, item_id: str | None = None):
     if source.startswith(DIGITS_PREFIX):
         return load_digit(source).convert("RGB")
     if source.startswith(CIFAR_PREFIX):
-        from .paper_datasets import load_cifar_image
+        from .paper import load_cifar_image
 
         return load_cifar_image(source)
     try:

@@ -1,6 +1,6 @@
 """The paper's benchmarks as dataset kinds, each read from its documented on-disk layout.
 
-Every loader returns a `lra.manifest.Manifest`: id, split (train/val/test), source (an absolute
+Every loader returns a `lra.data.manifest.Manifest`: id, split (train/val/test), source (an absolute
 image path, or for CIFAR a `cifar:<batch file>:<index>` record), label (the observed, noisy label
 of the benchmark; clean on val/test where the benchmark gives clean labels there), clean_label
 (nullable; the true label where known). Their real noise is the config's `noise: given`.
@@ -33,8 +33,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .manifest import Manifest
-from .errors import LraError
+from .manifest import Manifest, dataset_name
+from ..core.errors import LraError
 
 CIFAR_PREFIX = "cifar:"
 
@@ -57,7 +57,7 @@ def _root(spec: dict) -> Path:
 
 def _need(path: Path, what: str, key: str = "dataset.root") -> Path:
     if not path.exists():
-        raise LraError(f"{path}: {what} not found; check config key {key} (see the README for the layout)")
+        raise LraError(f"{path}: {what} not found; check config key {key} (see docs/data.md for the layout)")
     return path
 
 
@@ -132,7 +132,7 @@ def cifar(spec: dict, seed: int) -> Manifest:
     kind = spec["kind"]
     tables, classes = _cifar_tables(kind, _root(spec), bool(spec.get("download", False)))
     frame = _cifar_frame(tables, None, spec.get("val_fraction", 0.1))
-    return Manifest(frame, classes, {"kind": kind, "name": spec.get("name") or kind})
+    return Manifest(frame, classes, {"kind": kind, "name": dataset_name(spec)})
 
 
 # --- CIFAR-10N / CIFAR-100N (human labels over CIFAR's train set) ------------------------------
@@ -188,13 +188,13 @@ def cifar_n(spec: dict, seed: int) -> Manifest:
     if noisy.min() < 0 or noisy.max() >= len(classes):
         raise LraError(f"{path}: {key} has values outside 0..{len(classes) - 1}")
     frame = _cifar_frame(tables, noisy, spec.get("val_fraction", 0.1))
-    return Manifest(frame, classes, {"kind": kind, "name": spec.get("name") or kind, "human_labels": choice})
+    return Manifest(frame, classes, {"kind": kind, "name": dataset_name(spec), "human_labels": choice})
 
 
 # --- shared: image lists ------------------------------------------------------------------
 
 def _read_lines(path: Path) -> list[str]:
-    from .io import INPUT_FIX, reading
+    from ..core.files import INPUT_FIX, reading
 
     with reading(path, "the list file", "text", INPUT_FIX):
         text = _need(path, "list file").read_text()
@@ -247,7 +247,7 @@ def food101n(spec: dict, seed: int) -> Manifest:
     frame = _frame([f"train-{i:06d}" for i in range(len(tr_y))] + [f"test-{i:05d}" for i in range(len(te_y))],
                    ["train"] * len(tr_y) + ["test"] * len(te_y), tr_src + te_src, tr_y + te_y,
                    [pd.NA] * len(tr_y) + te_y)
-    return Manifest(frame, classes, {"kind": "food101n", "name": spec.get("name") or "food101n"})
+    return Manifest(frame, classes, {"kind": "food101n", "name": dataset_name(spec)})
 
 
 # --- Clothing1M --------------------------------------------------------------------------------
@@ -292,7 +292,7 @@ def clothing1m(spec: dict, seed: int) -> Manifest:
     bad = frame["label"].to_numpy() >= len(classes)
     if bad.any():
         raise LraError(f"{ann}: label {int(frame['label'][bad].iloc[0])} outside 0..{len(classes) - 1}")
-    return Manifest(frame, classes, {"kind": "clothing1m", "name": spec.get("name") or "clothing1m"})
+    return Manifest(frame, classes, {"kind": "clothing1m", "name": dataset_name(spec)})
 
 
 # --- mini-WebVision (first 50 classes, Google subset) + ILSVRC12 val ---------------------------
@@ -355,7 +355,7 @@ def webvision(spec: dict, seed: int) -> Manifest:
     frame = _frame([f"train-{i:06d}" for i in range(len(tr_y))] + [f"test-{i:05d}" for i in range(len(te_y))],
                    ["train"] * len(tr_y) + ["test"] * len(te_y), tr_src + te_src, tr_y + te_y,
                    [pd.NA] * len(tr_y) + te_y)
-    return Manifest(frame, classes, {"kind": "webvision", "name": spec.get("name") or "webvision",
+    return Manifest(frame, classes, {"kind": "webvision", "name": dataset_name(spec),
                                      "test_set": test_set})
 
 
@@ -384,7 +384,7 @@ def animal10n(spec: dict, seed: int) -> Manifest:
     test = np.asarray(split) == "test"
     clean = [y if t else pd.NA for y, t in zip(label, test)]
     frame = _frame(ids, split, src, label, clean)
-    return Manifest(frame, list(ANIMAL10N_CLASSES), {"kind": "animal10n", "name": spec.get("name") or "animal10n"})
+    return Manifest(frame, list(ANIMAL10N_CLASSES), {"kind": "animal10n", "name": dataset_name(spec)})
 
 
 KINDS = {"cifar10": cifar, "cifar100": cifar, "cifar10n": cifar_n, "cifar100n": cifar_n, "food101n": food101n,

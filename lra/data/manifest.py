@@ -2,8 +2,8 @@
 
 A `Manifest` has one row per item: id, split (train/val/test), source (where the image is),
 label (as provided, possibly wrong) and clean_label (nullable: the true label when known).
-This module imports no loader: `lra.datasets` (the general kinds and the registry of every
-kind) and `lra.paper_datasets` (the paper's benchmarks) both build on it.
+This module imports no loader: `lra.data.datasets` (the general kinds and the registry of every
+kind) and `lra.data.paper` (the paper's benchmarks) both build on it.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import LraError
+from ..core.errors import LraError
 
 SPLITS = ("train", "val", "test")
 
@@ -127,5 +127,18 @@ def required(spec: dict, key: str, what: str):
     return spec[key]
 
 
-def name(spec: dict, path: Path) -> str:
-    return spec.get("name") or path.stem
+def dataset_name(spec: dict) -> str:
+    """The dataset's name, its folder under results/: `dataset.name`, else the bundled set's name
+    (digits), a paper benchmark's kind (cifar10, clothing1m, ...), or the stem of the folder CSV
+    or embeddings file."""
+    if spec.get("name"):
+        return spec["name"]
+    kind = spec.get("kind", "bundled")
+    if kind == "bundled":
+        return "digits"
+    if kind not in ("folder", "embeddings"):
+        return kind
+    path = spec.get("csv") or spec.get("path")
+    if not path:
+        raise LraError("config key dataset.name: give the dataset a name (it becomes results/<name>/)")
+    return Path(path).stem

@@ -1,7 +1,7 @@
 """Datasets → manifest: one row per item with id, split, source, label and clean_label.
 
 Three general kinds, plus the paper's benchmarks (cifar10, cifar100, cifar10n, cifar100n,
-food101n, clothing1m, webvision, animal10n; see lra.paper_datasets):
+food101n, clothing1m, webvision, animal10n; see lra.data.paper):
 - `bundled`: a labelled image set shipped inside an installed package (scikit-learn's digits),
   split at random (stratified) into train/val/test. Its labels are clean.
 - `folder`: a CSV with `path`, `label`, `split` and optional `clean_label`; images read by Pillow.
@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import paper_datasets
-from .errors import LraError
-from .io import INPUT_FIX, iter_parquet, read_csv, read_schema, read_table
-from .manifest import (SPLITS, Manifest, check_splits, encode_labels, name as _name, parse_splits,
+from . import paper
+from ..core.errors import LraError
+from ..core.files import INPUT_FIX, iter_parquet, read_csv, read_schema, read_table
+from .manifest import (SPLITS, Manifest, check_splits, encode_labels, dataset_name, parse_splits,
                        require_columns, required as _required, stratified_split)
 
 __all__ = ["BUNDLED", "DIGITS_PREFIX", "KINDS", "SPLITS", "Manifest", "build", "encode_labels", "image_paths",
@@ -46,7 +46,7 @@ def build(spec: dict, seed: int = 0) -> Manifest:
 # --- bundled -----------------------------------------------------------------------------
 
 def _bundled(spec: dict, seed: int) -> Manifest:
-    name = spec.get("name", "digits")
+    name = dataset_name(spec)
     if name not in BUNDLED:
         raise LraError(f"config key dataset.name: no bundled dataset {name!r}; bundled: {', '.join(BUNDLED)}")
     from sklearn.datasets import load_digits
@@ -93,7 +93,7 @@ def _folder(spec: dict, seed: int) -> Manifest:
         {"id": [f"{i:08d}" for i in range(len(df))], "split": splits, "source": paths,
          "label": label, "clean_label": clean}
     )
-    return Manifest(frame, classes, {"kind": "folder", "name": _name(spec, csv), "csv": str(csv), "root": str(root)})
+    return Manifest(frame, classes, {"kind": "folder", "name": dataset_name(spec), "csv": str(csv), "root": str(root)})
 
 
 def read_image_csv(csv: Path, columns: list[str], what: str) -> pd.DataFrame:
@@ -143,13 +143,13 @@ def _embeddings(spec: dict, seed: int) -> Manifest:
     label, clean, classes = encode_labels(df, spec.get("classes"), path)
     frame = pd.DataFrame({"id": ids.values, "split": splits, "source": str(path),
                           "label": label, "clean_label": clean})
-    meta = {"kind": "embeddings", "name": _name(spec, path), "features": str(path)}
+    meta = {"kind": "embeddings", "name": dataset_name(spec), "features": str(path)}
     return Manifest(frame, classes, meta)
 
 
 def _check_embeddings(path: Path) -> None:
     """Fail on NaN/inf or ragged vectors, naming the first bad row."""
-    from .features import embedding_matrix
+    from ..core.features import embedding_matrix
 
     offset, dim = 0, None
     for batch in iter_parquet(path, EMBEDDINGS, ["embedding"], 65536, INPUT_FIX):
@@ -167,4 +167,4 @@ def _check_embeddings(path: Path) -> None:
         offset += len(x)
 
 
-KINDS = {"bundled": _bundled, "folder": _folder, "embeddings": _embeddings, **paper_datasets.KINDS}
+KINDS = {"bundled": _bundled, "folder": _folder, "embeddings": _embeddings, **paper.KINDS}

@@ -11,9 +11,9 @@ import re
 
 import numpy as np
 
-from .errors import LraError
-from .images import BadImage, open_image
-from .progress import progress as _progress
+from ..core.errors import LraError
+from ..data.images import BadImage, open_image
+from ..core.progress import progress as _progress
 
 
 def slug(spec: str) -> str:
@@ -69,7 +69,7 @@ class PixelsEncoder:
     def encode(self, frame, skipped: list | None = None, progress=None) -> np.ndarray:
         """L2-normalised rows; with a `skipped` list, unreadable images become NaN rows and are
         appended to it as `BadImage` errors instead of raising. `progress`: a bar to advance
-        (`lra.progress`), else one of its own."""
+        (`lra.core.progress`), else one of its own."""
         bar = progress or _progress(total=len(frame), desc="pixels: embed", unit="images")
         try:
             x = (self._raw(frame, skipped, bar) - self.mean) / self.std

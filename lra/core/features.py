@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 
 from .errors import LraError
-from .io import iter_parquet, parquet_file, read_metadata, read_schema, read_table, write_table
+from .files import iter_parquet, parquet_file, read_metadata, read_schema, read_table, write_table
 
 # Feature files are embed outputs, or for dataset.kind embeddings the user's own file.
 WHAT = "the feature file"

@@ -23,9 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import threads
-from .errors import LraError
-from .images import BadImage, open_image
+from ..core import threads
+from ..core.devices import resolve_device
+from ..core.errors import LraError
+from ..data.images import BadImage, open_image
 
 log = logging.getLogger("lra")
 
@@ -96,7 +97,7 @@ class OpenClipEncoder:
             if not path.is_file():
                 raise LraError(f"config key embed.options.model_config: {path} not found; give an open_clip model JSON")
             open_clip.add_model_config(path)
-        dev = resolve_device(device)
+        dev = str(resolve_device(device))  # open_clip and DataLoader take the name
         if not model_name.startswith(("local-dir:", "hf-hub:")):
             if open_clip.get_model_config(model_name) is None:
                 raise LraError(
@@ -157,7 +158,7 @@ class OpenClipEncoder:
     def encode(self, frame, skipped: list | None = None, progress=None) -> np.ndarray:
         """L2-normalised float32 rows of `frame`'s images. With a `skipped` list, unreadable images
         become NaN rows and are appended to it as `BadImage`; without one, the first raises."""
-        from .progress import progress as _progress
+        from ..core.progress import progress as _progress
 
         out = None
         bar = progress or _progress(total=len(frame), desc=f"open_clip {self.name}", unit="images")
@@ -195,19 +196,6 @@ def _parse(rest: str) -> tuple[str, str | None]:
             "open_clip:ViT-B-32:/path/to/checkpoint.pt, or open_clip:<model>:none for random weights"
         )
     return model, (None if pretrained.lower() in RANDOM else pretrained)
-
-
-def resolve_device(device: str | None) -> str:
-    import torch
-
-    device = device or "auto"
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise LraError(f"config key device / embed.options.device: {device!r} but no CUDA device is visible; use auto or cpu")
-    if device != "cpu" and not device.startswith("cuda"):
-        raise LraError(f"config key embed.options.device: {device!r}; use auto, cpu, cuda or cuda:<n>")
-    return device
 
 
 def default_workers() -> int:

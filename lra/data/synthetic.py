@@ -59,7 +59,7 @@ def write_embeddings(path, n: int, dim: int = 64, num_classes: int = 10, spread:
     import pyarrow.parquet as pq
 
     from .datasets import stratified_split
-    from .io import atomic_path, fixed_size_lists
+    from ..core.files import atomic_path, fixed_size_lists
 
     split = stratified_split(_layout(n, dim, num_classes, modes, seed)[2], val_fraction, test_fraction, seed).astype(str)
     schema = pa.schema([("id", pa.string()), ("split", pa.string()), ("label", pa.int64()),

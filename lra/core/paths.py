@@ -1,0 +1,53 @@
+"""Every path the DAG writes, as one template each (Snakemake wildcards in braces).
+
+The rule files use these templates as their inputs and outputs, `lra.workflow` fills them to list
+a config's targets, and messages quote them: a path is spelled here and nowhere else. All paths
+are relative to the working directory (`snakemake -d`).
+"""
+
+from __future__ import annotations
+
+RESULTS = "results"
+LOGS = "logs"
+
+MANIFEST = f"{RESULTS}/{{dataset}}/manifest.parquet"
+LABELS = f"{RESULTS}/{{dataset}}/labels/{{noise}}/seed{{seed}}.parquet"
+FEATURES = f"{RESULTS}/{{dataset}}/features/{{encoder}}/part-{{shard}}.parquet"
+INDEX = f"{RESULTS}/{{dataset}}/index/{{encoder}}.faiss"
+NEIGHBORS = f"{RESULTS}/{{dataset}}/neighbors/{{encoder}}/k{{k}}.parquet"
+
+# One run of the grid: a (method, encoder, noise, k, seed) cell of a dataset.
+RUN_KEY = "{method}/{encoder}/{noise}/k{k}/seed{seed}"
+RUN = f"{RESULTS}/{{dataset}}/runs/{RUN_KEY}"
+DATASET_RUN = f"{{dataset}}/{RUN_KEY}"  # a run's wildcards, for its log files
+MODEL = f"{RUN}/model.pt"
+PREDICTIONS = f"{RUN}/predictions.parquet"
+METRICS = f"{RUN}/metrics.json"
+ISSUES = f"{RUN}/label_issues.parquet"
+CLEANED = f"{RUN}/cleaned.csv"
+INFER = f"{RUN}/infer/{{images}}.csv"
+RUN_FIGURE = f"{RUN}/figures/{{name}}.png"
+
+SUMMARY = f"{RESULTS}/summary.tsv"
+SUMMARY_MEAN = f"{RESULTS}/summary_mean.tsv"
+GRID_FIGURE = f"{RESULTS}/figures/{{name}}.png"
+
+
+def log(stage: str, key: str = "{dataset}") -> str:
+    """A job's log: logs/<stage>.log for a job over all datasets (key ""), logs/<dataset>/<stage>.log
+    for one per dataset, logs/<dataset>/<stage>/<rest of key>.log for finer ones (e.g. key
+    DATASET_RUN: one log per run)."""
+    if not key:
+        return f"{LOGS}/{stage}.log"
+    dataset, _, rest = key.partition("/")
+    return f"{LOGS}/{dataset}/{stage}.log" if not rest else f"{LOGS}/{dataset}/{stage}/{rest}.log"
+
+
+def bench(stage: str, key: str = "{dataset}") -> str:
+    """The job's Snakemake benchmark file, beside its log."""
+    return log(stage, key).removesuffix(".log") + ".bench.tsv"
+
+
+def run_layout() -> str:
+    """The run folder as a user reads it in a message."""
+    return RUN.replace("{", "<").replace("}", ">") + "/"

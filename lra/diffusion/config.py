@@ -1,0 +1,119 @@
+"""The hyper-parameters of train and predict, in one place: the dataclasses and the method presets.
+
+- `TrainConfig`'s field defaults are the published algorithm and hyper-parameters (Chen et al.,
+  NeurIPS 2023, the CIFAR command of the authors' repository: `--nepoch 200 --warmup_epochs 5`),
+  line by line in docs/method.md. The preset `paper` names those of its keys the published code
+  sets; the preset `default` is this project's method: the same keys with its own values where it
+  differs (docs/method.md, "The method").
+- `PredictConfig`'s field defaults are predict's.
+
+The config key `method` names a preset. Precedence: a key the user sets under `train:` wins, then
+the preset, then the field default. The schema gives train and predict keys no defaults (a filled
+default would hide which keys the user set); its descriptions quote these values, and a test
+holds them to this file. Nothing here imports torch: the Snakemake side reads it at start-up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+from ..core.errors import LraError
+
+
+@dataclass
+class TrainConfig:
+    T: int = 1000  # diffusion steps of the cosine schedule
+    F: int = 512  # hidden width of the denoiser (the paper: 512 for small data)
+    epochs: int = 200  # the published command: --nepoch 200
+    min_steps: int = 0  # train at least this many steps: each of the T gates learns only from its own t
+    steps: int = 0  # exactly this many steps whatever N (0 = off: epochs and min_steps decide)
+    batch_size: int = 256
+    lr: float = 1e-3  # peak learning rate of Adam (adjust_learning_rate(lr_input=0.001))
+    warmup_epochs: int = 5  # linear warm-up, then cosine decay (--warmup_epochs 5)
+    lr_decay_epochs: int | None = 1000  # epoch the cosine reaches zero; the published script: 1000 while stopping at 200 (None: the last epoch)
+    grad_clip: float = 1.0  # max gradient norm
+    weighting: bool = True  # weight items by candidate agreement, normalised over the batch
+    weight_power: float = 1.0  # w_i ∝ agreement^power (1 = the paper; larger sharpens the targets)
+    own_label: bool = True  # the item's own observed label is one of its candidates (k + 1)
+    ddim_steps: int = 10  # DDIM steps used by validation during training
+    eval_every: int = 5  # epochs between validation checks (model selection)
+    select_tolerance: float = 0.0  # keep the latest check within this many standard errors of the best (0: argmax)
+    feature_scale: str = "none"  # features into the denoiser as given, or "unit_rms" (times sqrt(d))
+    rounds: int = 1  # relabel-and-retrieve rounds (lra.diffusion.rounds); 1 = train once on the observed labels
+    round_fraction: float = 0.5  # a later round trains this share of the first round's epochs/steps, warm-started
+    relabel_margin: float = 0.0  # relabel only where the model's best class beats its runner-up by this much
+    select_on: str = "observed"  # val labels model selection scores against: observed (noisy) or clean
+    amp: bool = True  # bf16 autocast, on CUDA only
+    compile: bool = False  # torch.compile the denoiser, on CUDA only
+    device: str = "auto"  # the top-level config key `device`
+    seed: int = 0  # the run's seed (the top-level config key `seed`)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        return cls(**_known(cls, d, "train"))
+
+
+@dataclass
+class PredictConfig:
+    ddim_steps: int = 10  # DDIM steps S (uniform: 901, 801, ..., 1 for T = 1000)
+    samples: int = 10  # stochastic trajectories per item from y_T ~ N(0, I); 0 = deterministic only
+    eta: float = 0.0  # DDIM eta of the stochastic trajectories
+    batch_size: int = 4096  # items per prediction batch
+    chunk_rows: int = 65536  # rows predicted and cached per chunk (a killed job resumes from its chunks)
+    device: str = "auto"  # the top-level config key `device`
+    seed: int = 0  # the run's seed
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "PredictConfig":
+        return cls(**_known(cls, d, "predict"))
+
+
+def _known(cls, d: dict, block: str) -> dict:
+    known = {f.name for f in fields(cls)}
+    unknown = set(d) - known
+    if unknown:
+        raise LraError(f"config key {block}.{sorted(unknown)[0]}: unknown; known keys: {', '.join(sorted(known))}")
+    return dict(d)
+
+
+# Fields set by top-level config keys, not under `train:` / `predict:`.
+TOP_LEVEL = ("device", "seed")
+# Keys of the `train:` block that change how a job runs, not what it computes (never rerun a job).
+RUN_KEYS = {"checkpoint_minutes": 5}
+
+# The keys the published code sets, at its values (TrainConfig's defaults).
+PAPER = {k: getattr(TrainConfig, k) for k in (
+    "T", "F", "epochs", "min_steps", "batch_size", "lr", "warmup_epochs", "lr_decay_epochs", "grad_clip",
+    "weighting", "weight_power", "own_label", "eval_every", "select_tolerance", "feature_scale", "ddim_steps")}
+
+DEFAULT = {
+    **PAPER,
+    "F": 256,                # a quarter of the paper's step cost; the same accuracy on digits
+    "batch_size": 128,       # more steps per epoch on a small train set
+    "lr_decay_epochs": None,  # anneal to zero at the last epoch actually trained
+    "min_steps": 3000,       # the first round trains at least 3,000 steps (the T gates need them)
+    "select_tolerance": 1.0,  # the latest val check within one standard error of the best
+    "feature_scale": "unit_rms",
+    "rounds": 3,             # relabel-and-retrieve: train, relabel, rebuild candidates, continue (x2)
+    "round_fraction": 0.5,   # each later round: half the first round's steps (6,000 steps in all)
+    "relabel_margin": 0.2,   # relabel only where the model's class clearly beats its runner-up
+}
+
+PRESETS = {"default": DEFAULT, "paper": PAPER}
+
+
+def preset(method: str) -> dict:
+    if method not in PRESETS:
+        raise LraError(f"config key method: unknown method {method!r}; use {' or '.join(PRESETS)}")
+    return dict(PRESETS[method])
+
+
+def train_params(method: str, train: dict | None = None) -> dict:
+    """The train hyper-parameters of a run: the method's preset under the user's `train:` keys,
+    without `RUN_KEYS` (what the rule's tracked params carry)."""
+    return {k: v for k, v in {**preset(method), **(train or {})}.items() if k not in RUN_KEYS}
+
+
+def predict_params(predict: dict | None = None) -> dict:
+    """predict's parameters with the user's `predict:` keys over PredictConfig's defaults."""
+    return {k: v for k, v in asdict(PredictConfig.from_dict(predict or {})).items() if k not in TOP_LEVEL}

@@ -1,0 +1,182 @@
+"""The train and predict stages on files, and the reader of the model they share with infer."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from ..core import features
+from ..core.chunks import Chunks, digest, file_digest
+from ..core.errors import LraError
+from ..core.files import atomic_path, fixed_size_lists, load_torch, short_reason
+from ..core.progress import progress
+from ..data.manifest import Manifest
+from ..data.stage import load_manifest, load_observed
+from ..retrieval.stage import neighbor_rows
+from .config import PredictConfig, TrainConfig
+
+log = logging.getLogger("lra")
+
+
+def train(manifest, labels, feature_paths: list[str], neighbors_path, out, params: dict | None = None,
+          checkpoint_minutes: float = 5.0) -> dict:
+    """Candidates from neighbours + observed labels → trained denoiser (model.pt, selected on val).
+
+    Resumable: saves `train.ckpt` beside `out` every `checkpoint_minutes` and on SIGTERM (then
+    exits non-zero); a rerun with the same inputs and params resumes from it, and it is removed
+    once `out` is written (`lra.diffusion.checkpoint`)."""
+    import torch
+
+    from .checkpoint import Checkpoint, fingerprint
+    from .rounds import train_rounds
+    from .train import selected_epoch
+
+    params = dict(params or {})
+    cfg = TrainConfig.from_dict(params)
+    params.pop("select_on", None)  # the stage's, not the loop's: recorded beside the params as before
+    m = load_manifest(manifest, feature_paths)
+    f = m.frame
+    train_ids = f.loc[f["split"] == "train", "id"].to_numpy(str)
+    val = f[f["split"] == "val"]
+    observed = load_observed(labels, train_ids)
+    nb_rows = neighbor_rows(neighbors_path, train_ids, train_ids)
+    x = features.load(feature_paths, np.concatenate([train_ids, val["id"].to_numpy(str)]))
+    val_labels = _selection_labels(val, labels, cfg.select_on, manifest)
+    log.info("train: %d items, %d candidates each, %d classes, %d val items scored on %s labels, %d round(s)",
+             len(train_ids), nb_rows.shape[1] + int(cfg.own_label), len(m.classes), len(val), cfg.select_on,
+             cfg.rounds)
+    key = fingerprint({**params, "select_on": cfg.select_on, "classes": m.classes}, x, observed, nb_rows, val_labels)
+    with Checkpoint(checkpoint_path(out), key, checkpoint_minutes, log=log.info) as ckpt:
+        model, _, history, relabelled = train_rounds(x[:len(train_ids)], observed, nb_rows, len(m.classes), cfg,
+                                                     x[len(train_ids):] if len(val) else None, val_labels,
+                                                     log=log.info, checkpoint=ckpt)
+    changed = relabelled != observed
+    state = {"state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
+             **_plain({"hparams": model.hparams, "train_config": {**params, "select_on": cfg.select_on},
+                       "classes": m.classes, "history": history, "selected_epoch": selected_epoch(history),
+                       "encoder": features.encoder_info(feature_paths),
+                       "relabelled": {"ids": train_ids[changed].tolist(), "labels": relabelled[changed].tolist()}})}
+    with atomic_path(out) as tmp:
+        torch.save(state, tmp)
+    ckpt.remove()
+    return state
+
+
+def _plain(values: dict) -> dict:
+    """The same values as fresh JSON objects. Pickle (torch.save) memoises strings by identity, so
+    equal values built along different paths (CLI or Python, resumed or not) would otherwise save
+    to different bytes."""
+    import json
+
+    return json.loads(json.dumps(values))
+
+
+def checkpoint_path(model_path) -> Path:
+    """`{run}/model.pt` → `{run}/train.ckpt`: beside the model, not a declared output (Snakemake
+    deletes a failed job's outputs, and this file must outlive a killed job)."""
+    return Path(model_path).with_name("train.ckpt")
+
+
+def _selection_labels(val: pd.DataFrame, labels, select_on: str, manifest) -> np.ndarray | None:
+    """Labels model selection scores against: observed (default) or the clean val labels."""
+    if not len(val):
+        return None
+    if select_on == "observed":
+        return load_observed(labels, val["id"].to_numpy(str))
+    if select_on == "clean":
+        if val["clean_label"].isna().any():
+            raise LraError(f"{manifest}: train.select_on=clean needs clean_label on every val row; "
+                           f"{int(val['clean_label'].isna().sum())} are missing. Use select_on: observed")
+        return val["clean_label"].to_numpy(dtype=np.int64)
+    raise LraError(f"config key train.select_on: {select_on!r}; use observed or clean")
+
+
+def load_model(path):
+    """(denoiser in eval mode, its schedule, the whole model.pt dict) of a train stage's output."""
+    from .model import Denoiser
+    from .schedule import CosineSchedule
+
+    state = load_torch(path, "the model")
+    if not isinstance(state, dict) or not {"hparams", "state_dict"} <= set(state):
+        raise LraError(f"{path}: not a model written by lra train (no hparams/state_dict); "
+                       "delete it so Snakemake retrains it")
+    model = Denoiser(**state["hparams"])
+    try:
+        model.load_state_dict(state["state_dict"])
+    except RuntimeError as exc:  # written by an lra whose denoiser differs from this one
+        raise LraError(f"{path}: the model does not fit this lra's denoiser ({short_reason(exc)}); "
+                       "delete it so Snakemake retrains it") from None
+    model.eval()
+    return model, CosineSchedule(state["hparams"]["T"]), state
+
+
+def predict(manifest, feature_paths: list[str], model_path, out, params: dict | None = None) -> Path:
+    """DDIM predictions for every item: deterministic class and ŷ_0, plus, with `samples` = n,
+    the vote frequencies of n stochastic trajectories, their majority class and entropy
+    (`params`: PredictConfig's keys).
+
+    Resumable (`lra.core.chunks`): rows are predicted `chunk_rows` at a time (rounded up to whole
+    batches, so chunking never changes a batch) into `<out>.chunks/`, each chunk keyed by the
+    model file, the result-changing params and its rows' ids, draw keys and features; a rerun
+    after a kill reuses the finished chunks. An item's draws depend only on its key
+    (`lra.diffusion.draws`), so the result is the same bytes, interrupted or not."""
+    import torch
+
+    from ..core.devices import resolve_device
+    from .sample import predict as sample
+
+    p = PredictConfig.from_dict(params or {})
+    m = load_manifest(manifest, feature_paths)
+    ids = m.frame["id"].to_numpy(str)
+    splits = m.frame["split"].to_numpy(str)
+    x = features.load(feature_paths, ids)
+    keys = item_keys(m)
+    rows = -(-max(1, int(p.chunk_rows)) // p.batch_size) * p.batch_size
+    starts = range(0, max(1, len(ids)), rows)
+    model, schedule, _ = load_model(model_path)  # a missing or damaged model fails here, clearly
+    base = digest(file_digest(model_path), [p.ddim_steps, p.samples, p.eta, p.seed, p.batch_size], str(x.dtype))
+    chunks = Chunks(out, [digest(base, ids[s:s + rows], keys[s:s + rows], x[s:s + rows]) for s in starts])
+    todo = chunks.todo()
+    log.info("predict: %d rows in %d chunk(s), %d to compute", len(ids), len(starts), len(todo))
+    dev = resolve_device(p.device)
+    model.to(dev)
+    schedule.to(dev)
+    with progress(total=sum(len(ids[starts[i]:starts[i] + rows]) for i in todo), desc="predict", unit="items") as bar:
+        for i in todo:
+            s = slice(starts[i], starts[i] + rows)
+            y0, votes = sample(model, schedule, torch.as_tensor(x[s], device=dev), steps=p.ddim_steps,
+                               batch_size=p.batch_size, samples=p.samples, eta=p.eta, seed=p.seed, keys=keys[s])
+            chunks.write(i, prediction_table(ids[s], splits[s], y0, votes, p.samples, len(m.classes)))
+            bar.update(len(ids[s]))
+    chunks.assemble({"ddim_steps": p.ddim_steps, "samples": p.samples, "eta": p.eta, "seed": p.seed})
+    chunks.remove()
+    return Path(out)  # not the table: at a million items its pandas copy alone is gigabytes
+
+
+def prediction_table(ids, splits, y0, votes, samples: int, C: int) -> pa.Table:
+    """predictions.parquet's columns: id, split, predicted, y0, and with trajectories their
+    class_frequencies, majority and entropy."""
+    from .readout import read_out
+    from .sample import vote_frequencies
+
+    cols = {"id": pa.array(ids), "split": pa.array(splits),
+            "predicted": pa.array(read_out(y0).numpy()),
+            "y0": fixed_size_lists(y0.numpy(), C)}
+    if votes is not None:
+        p, entropy = vote_frequencies(votes.numpy(), samples)
+        cols["class_frequencies"] = fixed_size_lists(p, C)
+        cols["majority"] = pa.array(votes.numpy().argmax(axis=1))
+        cols["entropy"] = pa.array(entropy)
+    return pa.table(cols)
+
+
+def item_keys(m: Manifest) -> np.ndarray:
+    """Keys of the per-item sampling draws: the image source, so `lra infer` on the same image
+    draws the same trajectories; the id for embeddings, whose rows share one source file."""
+    from .draws import item_keys as keys
+
+    return keys(m.frame["id" if m.meta["kind"] == "embeddings" else "source"].astype(str).to_numpy())

@@ -20,24 +20,27 @@ class Clock:
         return self.t
 
 
-def test_a_line_per_tenth_of_the_work_with_time_left():
+def _lines(total: int, desc: str, unit: str, steps: int, seconds: float, close: bool) -> list[str]:
+    """The lines a LogProgress emits for `steps` updates of 1, each `seconds` apart."""
     clock, lines = Clock(), []
-    bar = LogProgress(total=400, desc="train", unit="epochs", clock=clock, emit=lines.append)
-    for _ in range(400):
-        clock.t += 0.25
+    bar = LogProgress(total=total, desc=desc, unit=unit, clock=clock, emit=lines.append)
+    for _ in range(steps):
+        clock.t += seconds
         bar.update(1)
-    bar.close()
+    if close:
+        bar.close()
+    return lines
+
+
+def test_a_line_per_tenth_of_the_work_with_time_left():
+    lines = _lines(400, "train", "epochs", 400, 0.25, close=True)
     assert len(lines) == 10
     assert lines[2] == "train: 120/400 epochs (30%), 30 s elapsed, ~70 s left"
     assert lines[-1] == "train: 400/400 epochs (100%), 100 s elapsed"
 
 
 def test_slow_work_gets_a_line_at_least_every_30_s():
-    clock, lines = Clock(), []
-    bar = LogProgress(total=1000, desc="embed", unit="images", clock=clock, emit=lines.append)
-    for _ in range(3):
-        clock.t += 31
-        bar.update(1)
+    lines = _lines(1000, "embed", "images", 3, 31, close=False)
     assert lines == ["embed: 1/1000 images (0%), 31 s elapsed, ~8.6 h left",
                      "embed: 2/1000 images (0%), 62 s elapsed, ~8.6 h left",
                      "embed: 3/1000 images (0%), 93 s elapsed, ~8.6 h left"]

@@ -232,7 +232,7 @@ def test_the_html_report_of_the_tiny_dag_shows_every_figure(default_run, tmp_pat
         run = f"results/digits/runs/default/pixels-8/{noise}/k3/seed0/figures"
         figures_of_run = [f"{run}/{n}.png" for n in workflow.RUN_FIGURES]
         assert sorted(p.name for p in (work / run).iterdir()) == sorted(f"{n}.png" for n in workflow.RUN_FIGURES)
-        assert sorted(list(categories[f"digits pixels-8 {noise} k3 seed0"].values())[0]) == sorted(figures_of_run)
+        assert sorted(list(categories[f"digits default pixels-8 {noise} k3 seed0"].values())[0]) == sorted(figures_of_run)
         expected += figures_of_run
     for path in expected:
         data = (work / path).read_bytes()

@@ -20,13 +20,15 @@ NEIGHBORS = f"{RESULTS}/{{dataset}}/neighbors/{{encoder}}/k{{k}}.parquet"
 RUN_KEY = "{method}/{encoder}/{noise}/k{k}/seed{seed}"
 RUN = f"{RESULTS}/{{dataset}}/runs/{RUN_KEY}"
 DATASET_RUN = f"{{dataset}}/{RUN_KEY}"  # a run's wildcards, for its log files
+DATASET_RUN_IMAGES = f"{DATASET_RUN}/{{images}}"  # an infer job's
 MODEL = f"{RUN}/model.pt"
 PREDICTIONS = f"{RUN}/predictions.parquet"
 METRICS = f"{RUN}/metrics.json"
 ISSUES = f"{RUN}/label_issues.parquet"
 CLEANED = f"{RUN}/cleaned.csv"
 INFER = f"{RUN}/infer/{{images}}.csv"
-RUN_FIGURE = f"{RUN}/figures/{{name}}.png"
+FIGURES = f"{RUN}/figures"
+RUN_FIGURE = f"{FIGURES}/{{name}}.png"
 
 SUMMARY = f"{RESULTS}/summary.tsv"
 SUMMARY_MEAN = f"{RESULTS}/summary_mean.tsv"

@@ -11,9 +11,9 @@ rule infer:
         code=lw.code_version("infer"),
     threads: config["threads"]
     log:
-        paths.log("infer", paths.DATASET_RUN + "/{images}"),
+        paths.log("infer", paths.DATASET_RUN_IMAGES),
     benchmark:
-        paths.bench("infer", paths.DATASET_RUN + "/{images}")
+        paths.bench("infer", paths.DATASET_RUN_IMAGES)
     conda:
         ENV
     shell:

@@ -40,7 +40,7 @@ rule plots:
         label_issues=run_figure("label_issues", "label-issue gallery"),
         uncertainty=run_figure("uncertainty", "uncertainty"),
     params:
-        out_dir=paths.RUN + "/figures",
+        out_dir=paths.FIGURES,
         code=lw.code_version("plots"),
     threads: 1
     log:

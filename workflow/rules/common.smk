@@ -41,8 +41,8 @@ def run_figure(name, label):
                   category=RUN_CATEGORY, labels={"figure": label})
 
 
-def grid_figure(name, label, category="Grid of runs"):
-    return report(paths.GRID_FIGURE.format(name=name), caption=f"../report/{name}.rst", category=category,
+def grid_figure(name, label, category="Grid of runs", caption=None):
+    return report(paths.GRID_FIGURE.format(name=name), caption=f"../report/{caption or name}.rst", category=category,
                   labels={"figure": label})
 
 

@@ -58,7 +58,7 @@ rule grid_plots:
     input:
         paths.SUMMARY_MEAN,
     output:
-        accuracy=grid_figure("accuracy", "who won: LRA beside every baseline", category="Who won"),
+        accuracy=grid_figure("accuracy", "who won: LRA beside every baseline", category="Who won", caption="who_won"),
         **sweep_figures(),
     params:
         sweeps=sweep_args,

@@ -108,7 +108,8 @@ def _method_line(ax, cell: pd.DataFrame, axis: str, values: list, method: str, i
 
 
 # The who-won figure: one panel per cell, a row per method, LRA first.
-METHOD_COLOURS = {"default": LRA_COLOUR, "paper": "#e67e22"}
+METHOD_COLOURS = {"default": LRA_COLOUR, "paper": "#e67e22"}  # any other method: LRA_COLOUR
+BOUND_STYLES = {"clean_knn_vote": "--", "clean_linear_probe": ":"}
 BEST, WIN, LOSE = "#d4ac0d", "#1e8449", "#c0392b"
 ROW_IN, PANEL_IN, PANEL_W = 0.3, 1.15, 5.6  # inches: a method row, a panel's title and axis, a panel's width
 
@@ -125,8 +126,8 @@ def cells(df: pd.DataFrame) -> list[tuple]:
 
 
 def cell_scores(df: pd.DataFrame, key: tuple, methods: list[str], baselines: list[str]) -> dict:
-    """One cell: rows [(row name, mean %, sd %, is LRA)], the bounds {name: %}, the gap of the first
-    method's LRA to its best baseline (name, mean, sd in points)."""
+    """One cell: rows [(row name, mean %, sd %, colour)], the bounds {column: %}, the gap of the
+    first method's LRA to its best baseline (name, mean, sd in points)."""
     rows = df[(df["dataset"] == key[0]) & (df["encoder"] == key[1]) & (df["noise"] == key[2]) & (df["k"] == key[3])]
     by = rows.set_index("method").reindex(methods)  # baselines and bounds: the first method's that has them
 
@@ -136,8 +137,9 @@ def cell_scores(df: pd.DataFrame, key: tuple, methods: list[str], baselines: lis
                 return 100 * by.at[m, f"{column}_mean"], 100 * by.at[m, f"{column}_sd"]
         return math.nan, math.nan
 
-    scores = [(f"LRA ({m})", 100 * by.at[m, "lra_mean"], 100 * by.at[m, "lra_sd"], True) for m in methods]
-    scores += [(METHODS.get(b, b), *first(b), False) for b in baselines]
+    scores = [(f"LRA ({m})", 100 * by.at[m, "lra_mean"], 100 * by.at[m, "lra_sd"], METHOD_COLOURS.get(m, LRA_COLOUR))
+              for m in methods]
+    scores += [(METHODS.get(b, b), *first(b), BASELINE_COLOUR) for b in baselines]
     bounds = {b: first(b)[0] for b in BOUNDS if f"{b}_mean" in df.columns}
     lead = by.loc[methods[0]]
     gap = (lead["best_baseline"], 100 * lead.get("lra_minus_best_baseline_mean", math.nan),
@@ -159,11 +161,12 @@ def who_won(df: pd.DataFrame):
     panel_h = ROW_IN * n_rows + PANEL_IN
     fig = new_figure(PANEL_W * cols + 1.4, panel_h * nrows + 1.1)
     axes = fig.subplots(nrows, cols, squeeze=False, sharey=True)
-    constant = [name for name, i in (("encoder", 1), ("k", 3)) if len({key[i] for key in keys}) == 1]
+    names = [str, "encoder {}".format, str, "k = {}".format]  # dataset, encoder, noise, k
+    shared = [i for i in (0, 1, 3) if len({key[i] for key in keys}) == 1]  # said once, in the title
     for ax, key in zip(axes.flat, keys):
         _panel(ax, cell_scores(df, key, methods, baselines), n_rows)
-        title = [key[0]] + [key[1]] * ("encoder" not in constant) + [key[2]] + [f"k{key[3]}"] * ("k" not in constant)
-        ax.set_title(" · ".join(str(t) for t in title), fontsize=FONT, fontweight="bold", pad=16)
+        title = [str(key[i]) if i != 3 else f"k{key[i]}" for i in range(4) if i not in shared]
+        ax.set_title(" · ".join(title), fontsize=FONT, fontweight="bold", pad=16)
     for ax in axes.flat[len(keys):]:
         ax.set_axis_off()
     for ax in axes[:, 0]:
@@ -172,9 +175,8 @@ def who_won(df: pd.DataFrame):
     seeds = df["n_seeds"]
     n = f"{seeds.min()}" if seeds.min() == seeds.max() else f"{seeds.min()}–{seeds.max()}"
     bars = "no error bars: one seed" if seeds.max() == 1 else f"mean ± sd over {n} seeds"
-    shared = [f"encoder {keys[0][1]}"] * ("encoder" in constant) + [f"k = {keys[0][3]}"] * ("k" in constant)
-    fig.suptitle(f"Who won: test accuracy (%) per cell, {bars}" + (f"\n{', '.join(shared)}" if shared else ""),
-                 fontsize=FONT + 1)
+    said = ", ".join(names[i](keys[0][i]) for i in shared)
+    fig.suptitle(f"Who won: test accuracy (%) per cell, {bars}" + (f"\n{said}" if said else ""), fontsize=FONT + 1)
     handles = _legend(df)
     fig.legend(handles=handles, loc="outside lower center", ncols=len(handles) if cols > 1 else 2, fontsize=FONT - 1,
                frameon=False)
@@ -187,8 +189,7 @@ def _panel(ax, cell: dict, n_rows: int) -> None:
     means = np.array([r[1] for r in rows], dtype=float)
     best = int(np.nanargmax(means)) if not np.isnan(means).all() else None
     values = []
-    for i, (yi, (name, mean, sd, ours)) in enumerate(zip(y, rows)):
-        colour = METHOD_COLOURS.get(name[5:-1], LRA_COLOUR) if ours else BASELINE_COLOUR
+    for i, (yi, (name, mean, sd, colour)) in enumerate(zip(y, rows)):
         text = "–" if np.isnan(mean) else f"{mean:.1f}" + ("" if np.isnan(sd) else f" ± {sd:.1f}")
         if not np.isnan(mean):
             ax.errorbar([mean], [yi], xerr=None if np.isnan(sd) else [sd], fmt="*" if i == best else "o",
@@ -197,8 +198,8 @@ def _panel(ax, cell: dict, n_rows: int) -> None:
             values += [mean - np.nan_to_num(sd), mean + np.nan_to_num(sd)]
         ax.text(1.03, yi, ("★ " if i == best else "") + text, transform=ax.get_yaxis_transform(), va="center",
                 fontsize=FONT - 1, color=colour, fontweight="bold" if i == best else "normal")
-    for (bound, acc), ls in zip(cell["bounds"].items(), ("--", ":")):
-        ax.axvline(acc, color="#2e86c1", ls=ls, lw=1.2, zorder=1)
+    for bound, acc in cell["bounds"].items():
+        ax.axvline(acc, color="#2e86c1", ls=BOUND_STYLES.get(bound, "-."), lw=1.2, zorder=1)
         values.append(acc)
     ax.set_yticks(y, [r[0] for r in rows], fontsize=FONT)
     ax.set_ylim(-0.7, n_rows - 0.3)
@@ -221,7 +222,8 @@ def _legend(df: pd.DataFrame) -> list:
     handles = [Line2D([], [], marker="*", ls="", ms=12, color=BASELINE_COLOUR, mec=BEST, label="best in the cell")]
     if df["n_seeds"].max() > 1:
         handles.append(Line2D([], [], marker="o", ls="-", color="grey", label="mean ± sd over seeds"))
-    for (bound, name), ls in zip(BOUNDS.items(), ("--", ":")):
+    for bound, name in BOUNDS.items():
         if f"{bound}_mean" in df.columns and df[f"{bound}_mean"].notna().any():
-            handles.append(Line2D([], [], color="#2e86c1", ls=ls, lw=1.2, label=f"{name} (bound)"))
+            handles.append(Line2D([], [], color="#2e86c1", ls=BOUND_STYLES.get(bound, "-."), lw=1.2,
+                                  label=f"{name} (bound)"))
     return handles

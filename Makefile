@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 
 run: install
 	$(BIN)/snakemake --cores all
-	$(BIN)/lra show results/summary.tsv
+	$(BIN)/lra show --who-won results/summary_mean.tsv
 	@$(MAKE) --no-print-directory -o install report
 
 # Snakemake's HTML report of the run (figures, captions, one category per run), written under a

@@ -1,5 +1,5 @@
 """`lra <stage> ...`: each DAG stage from the command line (what the Snakemake rules call), built
-from the stage table (`lra.stages`), plus `lra show` (print summary.tsv) and `lra versions`."""
+from the stage table (`lra.stages`), plus `lra show` (print a summary table) and `lra versions`."""
 
 from __future__ import annotations
 
@@ -23,17 +23,19 @@ def build_parser() -> argparse.ArgumentParser:
         for a in stage.args:
             s.add_argument(*a.flags, **a.options)
         s.add_argument("--threads", type=int, default=None, help=THREADS_HELP)
-    s = sub.add_parser("show", help="print summary.tsv as an aligned table")
-    s.add_argument("summary")
+    s = sub.add_parser("show", help="print summary.tsv aligned, or summary_mean.tsv as mean ± sd")
+    s.add_argument("summary", help="summary.tsv or summary_mean.tsv")
+    s.add_argument("--who-won", action="store_true",
+                   help="one short line per cell: LRA, the best baseline, LRA minus it (%%, mean ± sd over seeds)")
     sub.add_parser("versions", help="each stage's code version and the modules it covers")
     return p
 
 
 def run(args: argparse.Namespace) -> None:
     if args.stage == "show":
-        from .core.files import OUTPUT_FIX, read_csv
+        from .report.summary import show
 
-        print(read_csv(args.summary, "the summary table", OUTPUT_FIX, sep="\t").to_string(index=False, float_format="%.4f"))
+        print(show(args.summary, who=args.who_won))
         return
     if args.stage == "versions":
         from .core import versions

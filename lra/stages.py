@@ -151,8 +151,10 @@ TABLE = (
               path("--manifest"), path("--model"), path("--predictions"), path("--metrics"), path("--issues"),
               path("--out-dir"))),
     Stage("grid_plots", "lra.report.grid:plot_grid",
-          "summary_mean.tsv → accuracy vs k and vs noise spec (mean ± sd over seeds)", (
-              path("--summary-mean"), path("--out-k"), path("--out-noise"))),
+          "summary_mean.tsv → who won: LRA beside every baseline per cell; with --out-k and --out-noise also "
+          "accuracy vs k and vs noise spec (mean ± sd over seeds)", (
+              path("--summary-mean"), path("--out-accuracy"),
+              arg("--out-k", default=None), arg("--out-noise", default=None))),
 )
 
 STAGES = {s.name: s for s in TABLE}

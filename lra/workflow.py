@@ -19,7 +19,7 @@ from .core.errors import LraError
 from .data.manifest import dataset_name as _dataset_name
 from .diffusion import config as hyper
 from .embed.encoders import slug
-from .report import GRID_FIGURES, RUN_FIGURES
+from .report import GRID_FIGURES, OVERVIEW_FIGURES, RUN_FIGURES
 from .stages import code_version  # noqa: F401  (rule params: code=lw.code_version("<stage>"))
 
 GRID_KEYS = ("method", "encoder", "noise", "knn_k", "seed")
@@ -108,11 +108,16 @@ def is_grid(config: dict) -> bool:
 
 
 def figure_files(config: dict) -> list[str]:
-    """Every run's figures, and the grid figures when the config has a grid."""
+    """Every run's figures, the who-won figure over all runs, and the grid figures when the config
+    has a grid."""
     files = [paths.RUN_FIGURE.format(**r, name=name) for r in runs(config) for name in RUN_FIGURES]
-    if is_grid(config):
-        files += [paths.GRID_FIGURE.format(name=name) for name in GRID_FIGURES]
-    return files
+    return files + [paths.GRID_FIGURE.format(name=name) for name in grid_figures(config)]
+
+
+def grid_figures(config: dict) -> list[str]:
+    """The names of the figures stage grid_plots draws: `accuracy` (who won), and the sweeps over
+    k and noise when the config has a grid."""
+    return [*OVERVIEW_FIGURES, *(GRID_FIGURES if is_grid(config) else ())]
 
 
 def final_outputs(config: dict) -> list[str]:

@@ -1,6 +1,7 @@
 """lra.report: every figure on tiny arrays, the label-issue gallery (thumbnails, or a table for
-embeddings) reading only its 48 rows, the grid figures, all-or-nothing writes, and the Snakemake
-HTML report of the tiny DAG referencing every figure."""
+embeddings) reading only its 48 rows, who won (the summary's columns, `lra show`, the figure over
+every cell), the grid figures, all-or-nothing writes, and the Snakemake HTML report of the tiny
+DAG referencing every figure."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ import pytest
 import torch
 
 from lra import cli, stages, workflow
+from lra.core.errors import LraError
 from lra.core.files import write_frame
-from lra.report import figures, gallery, grid
+from lra.report import figures, gallery, grid, summary
 from lra.report.run import plot_run
 
 from .conftest import folder_dataset, snakemake
@@ -137,23 +139,139 @@ def test_grid_figures_have_error_bars_over_seeds(tmp_path):
                 rows.append({"dataset": "d", "method": "default", "encoder": "e", "noise": noise, "k": k, "seed": seed, "n_test": 10,
                              "lra": acc, "lra_stochastic": acc - 0.02, "knn_vote": acc - 0.05, "linear_probe": 0.7,
                              "clean_knn_vote": 0.95})
-    from lra.report.summary import seed_means
-
-    seed_means(pd.DataFrame(rows)).to_csv(tmp_path / "mean.tsv", sep="\t", index=False)
-    stages.grid_plots(tmp_path / "mean.tsv", tmp_path / "k.png", tmp_path / "noise.png")
+    summary.seed_means(pd.DataFrame(rows)).to_csv(tmp_path / "mean.tsv", sep="\t", index=False)
+    stages.grid_plots(tmp_path / "mean.tsv", tmp_path / "accuracy.png", tmp_path / "k.png", tmp_path / "noise.png")
     assert_png(tmp_path / "k.png", min_size=(1500, 400))
     assert_png(tmp_path / "noise.png", min_size=(1500, 400))
+    assert_png(tmp_path / "accuracy.png", min_size=(2000, 1000))  # 9 cells: 3 columns of panels
     assert sorted(["sym-0.2", "asym-0.4", "given", "sym-0.1"], key=grid.noise_order) == ["given", "asym-0.4", "sym-0.1", "sym-0.2"]
 
 
 def test_grid_figures_are_asked_for_only_when_the_config_has_a_list():
     base = {"dataset": {"kind": "bundled"}, "encoder": "pixels:8", "noise": "sym-0.4", "knn_k": 10, "seed": 0}
     one = workflow.figure_files(base)
-    assert len(one) == len(workflow.RUN_FIGURES) and all("/runs/" in f for f in one)
+    assert len(one) == len(workflow.RUN_FIGURES) + 1 and all("/runs/" in f for f in one[:-1])
+    assert one[-1] == "results/figures/accuracy.png"  # who won: always, for one run too
     grid_files = workflow.figure_files({**base, "seed": [0, 1]})
     assert "results/figures/accuracy_vs_k.png" in grid_files and "results/figures/accuracy_vs_noise.png" in grid_files
-    assert len(grid_files) == 2 * len(workflow.RUN_FIGURES) + 2
+    assert len(grid_files) == 2 * len(workflow.RUN_FIGURES) + 3
     assert not workflow.is_grid({**base, "dataset": {"kind": "embeddings", "path": "v.parquet"}, "encoder": ["a", "b"]})
+
+
+# A hand-made summary: cell sym-0.2 with 3 seeds of both methods, cell sym-0.4 with one seed of
+# the default, each with the four baselines and the clean-label bounds.
+SEEDS = {  # (noise, seed): lra default, lra paper, knn_vote, linear_probe, cleanlab, datalab_relabel
+    ("sym-0.2", 0): (0.80, 0.70, 0.75, 0.82, 0.60, 0.65),
+    ("sym-0.2", 1): (0.84, 0.72, 0.77, 0.80, 0.62, 0.66),
+    ("sym-0.2", 2): (0.86, 0.74, 0.76, 0.84, 0.61, 0.64),
+    ("sym-0.4", 0): (0.70, None, 0.66, 0.66, 0.50, 0.55),  # a tie: the first baseline of the table wins
+}
+
+
+def hand_made_summary() -> pd.DataFrame:
+    rows = []
+    for (noise, seed), (lra, paper, *base) in SEEDS.items():
+        for method, acc in (("default", lra), ("paper", paper)):
+            if acc is not None:
+                rows.append({"dataset": "d", "method": method, "encoder": "e", "noise": noise, "k": 10, "seed": seed,
+                             "n_test": 100, "lra": acc, **dict(zip(summary.BASELINES, base)),
+                             "clean_knn_vote": 0.9, "clean_linear_probe": 0.92})
+    return pd.DataFrame(rows)
+
+
+def test_the_seed_means_say_who_won_on_a_hand_made_table():
+    df = hand_made_summary()
+    means = summary.seed_means(df)
+    assert means.columns[-3:].tolist() == ["best_baseline", "lra_minus_best_baseline_mean", "lra_minus_best_baseline_sd"]
+    cells = means.set_index(["method", "noise"])
+    assert cells["best_baseline"].to_dict() == {("default", "sym-0.2"): "linear_probe", ("paper", "sym-0.2"): "linear_probe",
+                                                ("default", "sym-0.4"): "knn_vote"}
+    # default, sym-0.2: seed by seed 0.80-0.82, 0.84-0.80, 0.86-0.84 = -0.02, +0.04, +0.02
+    assert cells.at[("default", "sym-0.2"), "lra_minus_best_baseline_mean"] == pytest.approx(0.04 / 3)
+    assert cells.at[("default", "sym-0.2"), "lra_minus_best_baseline_sd"] == pytest.approx(np.std([-0.02, 0.04, 0.02], ddof=1))
+    assert cells.at[("paper", "sym-0.2"), "lra_minus_best_baseline_mean"] == pytest.approx(-0.10)
+    assert cells.at[("paper", "sym-0.2"), "lra_minus_best_baseline_sd"] == pytest.approx(0.02)
+    assert cells.at[("default", "sym-0.4"), "lra_minus_best_baseline_mean"] == pytest.approx(0.04)
+    assert np.isnan(cells.at[("default", "sym-0.4"), "lra_minus_best_baseline_sd"])  # one seed: no sd
+    assert means["linear_probe_mean"].iloc[0] == pytest.approx(0.82)  # the other columns as before
+
+
+def test_lra_show_prints_who_won_and_the_seed_means(tmp_path, capsys):
+    df = hand_made_summary()
+    df.to_csv(tmp_path / "summary.tsv", sep="\t", index=False)
+    summary.seed_means(df).to_csv(tmp_path / "summary_mean.tsv", sep="\t", index=False, float_format="%.4f")
+    assert cli.main(["show", "--who-won", str(tmp_path / "summary_mean.tsv")]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[1] == "dataset d, encoder e, k 10" and max(map(len, lines)) <= 100
+    assert lines[2].split() == ["method", "noise", "seeds", "LRA", "%", "best", "baseline", "best", "%", "LRA", "-",
+                                "best", "clean", "bound", "%"]
+    assert lines[3].split() == ["default", "sym-0.2", "3", "83.3", "±", "3.1", "linear", "probe", "82.0", "±", "2.0",
+                                "+1.3", "±", "3.1", "92.0"]
+    assert lines[4].split() == ["default", "sym-0.4", "1", "70.0", "kNN", "vote", "66.0", "+4.0", "92.0"]  # one seed
+    assert cli.main(["show", "--who-won", str(tmp_path / "summary.tsv")]) == 0  # from the runs: the same view
+    assert capsys.readouterr().out == out
+    assert cli.main(["show", str(tmp_path / "summary_mean.tsv")]) == 0
+    out = capsys.readouterr().out
+    assert "0.8333 ± 0.0306" in out and "linear_probe" in out and "+0.0133 ± 0.0306" in out
+    assert cli.main(["show", str(tmp_path / "summary.tsv")]) == 0
+    assert "0.8000" in capsys.readouterr().out  # summary.tsv: one row per run, as before
+
+
+def errorbars(fig) -> list:
+    """The error-bar containers of every panel that have horizontal bars."""
+    return [c for ax in fig.axes for c in ax.containers if getattr(c, "has_xerr", False)]
+
+
+def test_who_won_is_drawn_for_one_run_and_for_a_grid_of_seeds_and_methods(tmp_path):
+    one = summary.seed_means(hand_made_summary().query("noise == 'sym-0.4'"))
+    fig = grid.who_won(one)
+    assert len([ax for ax in fig.axes if ax.axison]) == 1 and not errorbars(fig)  # one seed: dots, no bars
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert "★ 70.0" in texts and "LRA (default) − best baseline (kNN vote): +4.0 points" in texts
+    figures.save(fig, tmp_path / "one.png")
+    assert_png(tmp_path / "one.png", min_size=(900, 400))
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for noise in ("sym-0.2", "sym-0.4", "asym-0.3"):
+        for k in (5, 10):
+            for seed in range(3):
+                base = dict(zip(summary.BASELINES, 0.7 + 0.1 * rng.random(4)))
+                for method, lift in (("default", 0.05), ("paper", -0.02)):
+                    rows.append({"dataset": "d", "method": method, "encoder": "e", "noise": noise, "k": k, "seed": seed,
+                                 "n_test": 100, "lra": 0.75 + lift + 0.02 * rng.random(), **base, "clean_knn_vote": 0.9})
+    means = summary.seed_means(pd.DataFrame(rows))
+    fig = grid.who_won(means)
+    panels = [ax for ax in fig.axes if ax.axison]
+    assert len(panels) == 6 and len(errorbars(fig)) == 6 * 6  # LRA ×2 and 4 baselines per cell, each with bars
+    assert [t.get_text() for t in panels[0].get_yticklabels()] == ["LRA (default)", "LRA (paper)", "kNN vote",
+                                                                   "linear probe", "CleanLearning", "Datalab + relabel"]
+    assert "3 seeds" in fig.get_suptitle()
+    assert sum(t.get_text().startswith("★") for ax in panels for t in ax.texts) == 6  # one best per cell
+    figures.save(fig, tmp_path / "grid.png")
+    assert_png(tmp_path / "grid.png", min_size=(1500, 1400))  # 2 columns of 3 panels
+
+
+def test_the_grid_figures_are_written_together_or_not_at_all(tmp_path, monkeypatch):
+    summary.seed_means(hand_made_summary()).to_csv(tmp_path / "mean.tsv", sep="\t", index=False)
+    outs = [tmp_path / "figures" / f"{n}.png" for n in ("accuracy", "k", "noise")]
+    outs[0].parent.mkdir()
+    outs[0].write_bytes(b"old")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("figure failed")
+
+    monkeypatch.setattr(grid, "sweep", broken)  # drawn after who won
+    with pytest.raises(RuntimeError):
+        grid.plot_grid(tmp_path / "mean.tsv", *outs)
+    assert sorted(p.name for p in outs[0].parent.iterdir()) == ["accuracy.png"]  # no new figure, no temporary
+    assert outs[0].read_bytes() == b"old"
+    monkeypatch.undo()
+    grid.plot_grid(tmp_path / "mean.tsv", outs[0])  # a config without a grid: who won alone
+    assert_png(outs[0])
+    with pytest.raises(LraError, match="both --out-k and --out-noise"):
+        grid.plot_grid(tmp_path / "mean.tsv", outs[0], outs[1])
 
 
 @pytest.fixture(scope="module")
@@ -227,7 +345,8 @@ def test_the_html_report_of_the_tiny_dag_shows_every_figure(default_run, tmp_pat
     results, categories = report_results((tmp_path / "report.html").read_text())
     grid_figures = [f"results/figures/{n}.png" for n in workflow.GRID_FIGURES]
     assert sorted(list(categories["Grid of runs"].values())[0]) == sorted(grid_figures)
-    expected = list(grid_figures)
+    assert list(categories["Who won"].values())[0] == ["results/figures/accuracy.png"]
+    expected = ["results/figures/accuracy.png", *grid_figures]
     for noise in ("sym-0.4", "asym-0.3"):
         run = f"results/digits/runs/default/pixels-8/{noise}/k3/seed0/figures"
         figures_of_run = [f"{run}/{n}.png" for n in workflow.RUN_FIGURES]

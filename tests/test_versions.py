@@ -128,11 +128,12 @@ def test_an_upgrade_reruns_the_changed_stage_and_what_follows_only(embeddings_fi
     assert planned_rules(snakemake("-n")) == set()
     with open(repo / "lra/diffusion/train.py", "a") as f:
         f.write("assert TrainConfig.T > 0\n")
-    assert planned_rules(snakemake("-n")) == {"train", "predict", "score", "clean", "summary", "plots", "all"}
+    assert planned_rules(snakemake("-n")) == {"train", "predict", "score", "clean", "summary", "plots", "grid_plots",
+                                              "all"}
     with open(repo / "lra/retrieval/knn.py", "a") as f:
         f.write("assert NPROBE > 0\n")
     assert planned_rules(snakemake("-n")) == {"index", "neighbors", "train", "predict", "score", "clean", "summary",
-                                              "plots", "all"}
+                                              "plots", "grid_plots", "all"}
 
     # Every job's log is plain lines with what the stage used; every job has its benchmark file.
     logs = sorted((work / "logs").rglob("*.log"))

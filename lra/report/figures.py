@@ -13,20 +13,10 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from ..core.files import atomic_path
+from .summary import BOUNDS, METHODS  # display names of the summary's columns
 
 DPI = 150
 FONT = 10
-# Display names of the summary's method columns, in the summary's order: LRA, the baselines,
-# then the clean-label bounds (drawn as lines: they are not methods a user could run).
-METHODS = {
-    "lra": "LRA (deterministic)",
-    "lra_stochastic": "LRA (stochastic)",
-    "knn_vote": "kNN vote",
-    "linear_probe": "linear probe",
-    "cleanlab": "CleanLearning",
-    "datalab_relabel": "Datalab + relabel",
-}
-BOUNDS = {"clean_knn_vote": "clean-label kNN vote", "clean_linear_probe": "clean-label linear probe"}
 LRA_COLOUR, BASELINE_COLOUR = "#c0392b", "#34495e"
 RIGHT, WRONG, UNKNOWN = "#1e8449", "#c0392b", "#7f8c8d"
 LABEL_BOX = {"facecolor": "white", "edgecolor": "none", "pad": 1, "alpha": 0.85}  # values stay readable over lines

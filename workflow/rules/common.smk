@@ -31,7 +31,8 @@ wildcard_constraints:
     images=r"[A-Za-z0-9_.\-]+",
 
 
-# Figures in `snakemake --report`: one category per run, one for the grid; captions in workflow/report/.
+# Figures in `snakemake --report`: one category per run, who won over all runs, the grid's sweeps; captions in
+# workflow/report/.
 RUN_CATEGORY = "{dataset} {method} {encoder} {noise} k{k} seed{seed}"
 
 
@@ -40,9 +41,19 @@ def run_figure(name, label):
                   category=RUN_CATEGORY, labels={"figure": label})
 
 
-def grid_figure(name, label):
-    return report(paths.GRID_FIGURE.format(name=name), caption=f"../report/{name}.rst", category="Grid of runs",
+def grid_figure(name, label, category="Grid of runs", caption=None):
+    return report(paths.GRID_FIGURE.format(name=name), caption=f"../report/{caption or name}.rst", category=category,
                   labels={"figure": label})
+
+
+def sweep_figures():
+    """The grid_plots outputs over k and noise: a grid config's only (lw.grid_figures)."""
+    labels = {"accuracy_vs_k": ("k", "accuracy vs k"), "accuracy_vs_noise": ("noise", "accuracy vs noise spec")}
+    return {labels[n][0]: grid_figure(n, labels[n][1]) for n in lw.grid_figures(config) if n in labels}
+
+
+def sweep_args(wildcards, output):
+    return f" --out-k {output.k} --out-noise {output.noise}" if "k" in output.keys() else ""
 
 
 def manifest(wildcards):

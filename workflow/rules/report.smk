@@ -1,7 +1,7 @@
 # The summary tables (rule summary) and the figures for `snakemake --report`: each run's (rule plots,
-# one report category per run) and, when the config has a grid, accuracy vs k and vs noise over it
-# (rule grid_plots). Captions: workflow/report/; run_figure and grid_figure (common.smk) wrap each
-# output in report().
+# one report category per run) and, over every run (rule grid_plots), who won in each cell, always,
+# and accuracy vs k and vs noise when the config has a grid. Captions: workflow/report/; run_figure
+# and grid_figure (common.smk) wrap each output in report().
 
 
 rule summary:
@@ -58,9 +58,10 @@ rule grid_plots:
     input:
         paths.SUMMARY_MEAN,
     output:
-        k=grid_figure("accuracy_vs_k", "accuracy vs k"),
-        noise=grid_figure("accuracy_vs_noise", "accuracy vs noise spec"),
+        accuracy=grid_figure("accuracy", "who won: LRA beside every baseline", category="Who won", caption="who_won"),
+        **sweep_figures(),
     params:
+        sweeps=sweep_args,
         code=lw.code_version("grid_plots"),
     threads: 1
     log:
@@ -70,5 +71,5 @@ rule grid_plots:
     conda:
         ENV
     shell:
-        "python -m lra grid-plots --summary-mean {input} --out-k {output.k} --out-noise {output.noise}"
+        "python -m lra grid-plots --summary-mean {input} --out-accuracy {output.accuracy}{params.sweeps}"
         " --threads {threads} 2> {log}"

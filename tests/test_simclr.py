@@ -145,3 +145,35 @@ def test_bad_params_fail_naming_the_key(shapes, tmp_path):
                         ({"temperature": 0}, "pretrain.temperature"), ({"backbone": "vgg"}, "encoder")]:
         with pytest.raises(LraError, match=f"config key {key}"):
             simclr.pretrain(shapes, tmp_path / "w.pt", params)
+
+
+def test_bad_images_stop_the_run_naming_the_row_or_are_left_out(shapes, tmp_path):
+    from lra.images import BadImage
+
+    broken = shapes.copy()
+    (tmp_path / "broken.png").write_bytes(b"not a png")
+    broken.loc[5, "source"] = str(tmp_path / "broken.png")
+    with pytest.raises(BadImage, match="manifest row 5 \\(id s5\\)"):
+        simclr.pretrain(broken, tmp_path / "a.pt", {**PARAMS, "epochs": 1})
+    state = simclr.pretrain(broken, tmp_path / "b.pt", {**PARAMS, "epochs": 1}, bad_images="skip")
+    assert state["images"] == 47 and state["skipped"] == ["s5"]
+
+
+def test_defaults_follow_the_backbone_and_the_resnets_take_the_cifar_stem():
+    from lra.embed import backbones
+
+    cnn, resnet = simclr.SimCLRConfig.from_dict({}), simclr.SimCLRConfig.from_dict({"backbone": "resnet18"})
+    assert (cnn.augment, cnn.temperature, cnn.epochs) == ("shapes", 0.2, 15)
+    assert (resnet.augment, resnet.temperature, resnet.batch_size) == ("paper", 0.5, 512)
+    assert simclr.SimCLRConfig.from_dict({"backbone": "resnet18", "augment": "shapes"}).augment == "shapes"
+    net, dim = backbones.build("resnet18", 32)
+    assert dim == 512 and net.conv1.kernel_size == (3, 3) and net.conv1.stride == (1, 1)
+    assert net(torch.rand(2, 3, 32, 32)).shape == (2, 512)
+    assert backbones.build("resnet18", 224)[0].conv1.kernel_size == (7, 7)
+    assert backbones.build("resnet50", 32)[1] == 2048
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only message")
+def test_asking_for_cuda_without_one_names_the_key():
+    with pytest.raises(LraError, match="config key pretrain.device"):
+        simclr.SimCLRConfig.from_dict({"device": "cuda"})

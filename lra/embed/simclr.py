@@ -60,12 +60,12 @@ def backbone_of(spec: str) -> str:
 
 # Defaults that depend on the backbone (a key left unset, or None, takes them):
 # - cnn, for a CPU: measured on glyphs and digits (bench/results/simclr.md): the `shapes` views,
-#   τ 0.2, 15 epochs of batch 256 train in ~5 min on a busy 2-core machine.
+#   τ 0.2, 15 epochs of batch 128 train in ~5 min on a busy 2-core machine.
 # - the ResNets, for a GPU: the paper's CIFAR-10 setup (appendix B.9) where torch allows: its
 #   views, τ 0.5, batch 512, 500 epochs, 10 warm-up epochs; Adam at 1e-3 (weight decay 1e-6)
 #   stands in for LARS, which torch lacks. Not measured here (no GPU).
 BACKBONE_DEFAULTS = {
-    "cnn": {"augment": "shapes", "temperature": 0.2, "batch_size": 256, "epochs": 15, "warmup_epochs": 1},
+    "cnn": {"augment": "shapes", "temperature": 0.2, "batch_size": 128, "epochs": 15, "warmup_epochs": 1},
     "resnet": {"augment": "paper", "temperature": 0.5, "batch_size": 512, "epochs": 500, "warmup_epochs": 10},
 }
 
@@ -114,12 +114,14 @@ class SimCLRConfig:
                 raise LraError(f"config key pretrain.{key}: {getattr(self, key)!r}; use a positive integer")
         if self.batch_size < 2:
             raise LraError("config key pretrain.batch_size: NT-Xent needs at least 2 images a step")
-        if not self.temperature > 0:
-            raise LraError(f"config key pretrain.temperature: {self.temperature!r}; use a positive number (the paper: 0.1-0.5)")
+        if not isinstance(self.temperature, (int, float)) or not self.temperature > 0:
+            raise LraError(f"config key pretrain.temperature: {self.temperature!r}; use a positive number "
+                           "(the paper tried 0.05-1)")
         if self.optimizer not in ("adam", "sgd"):
             raise LraError(f"config key pretrain.optimizer: {self.optimizer!r}; use adam or sgd")
         if str(self.device).startswith("cuda") and not torch.cuda.is_available():
-            raise LraError(f"config key pretrain.device: {self.device!r} but no CUDA device is visible; use auto or cpu")
+            raise LraError(f"config key pretrain.device: {self.device!r} but no CUDA device is visible; "
+                           "use auto or cpu")
 
     def plain(self) -> dict:
         return json.loads(json.dumps(asdict(self)))

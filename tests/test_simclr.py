@@ -177,3 +177,15 @@ def test_defaults_follow_the_backbone_and_the_resnets_take_the_cifar_stem():
 def test_asking_for_cuda_without_one_names_the_key():
     with pytest.raises(LraError, match="config key pretrain.device"):
         simclr.SimCLRConfig.from_dict({"device": "cuda"})
+
+
+def test_the_paper_backbone_trains_on_a_cpu_and_embed_loads_it(shapes, tmp_path):
+    weights = tmp_path / "simclr-resnet18.pt"
+    few = shapes.iloc[:16]
+    state = simclr.pretrain(few, weights, {**PARAMS, "backbone": "resnet18", "epochs": 1, "batch_size": 8})
+    assert np.isfinite(state["history"][0]["loss"]) and state["config"]["augment"] == "paper"
+    enc = simclr.SimCLREncoder.from_spec("simclr:resnet18", weights=weights, num_workers=0, device="auto")
+    x = enc.encode(few)
+    assert x.shape == (16, 512) and np.allclose(np.linalg.norm(x, axis=1), 1, atol=1e-5)
+    with pytest.raises(LraError, match="holds a resnet18 encoder, not cnn"):
+        simclr.SimCLREncoder.from_spec("simclr", weights=weights)

@@ -58,7 +58,8 @@ class Position:
 
 def training_state(model, optimizer, generator: torch.Generator, selection, history: list[dict],
                    position: Position) -> dict:
-    """The training loop's state as a dict of CPU tensors and plain values."""
+    """The training loop's state as a dict of CPU tensors and plain values. `selection` (the
+    denoiser's model selection) may be None: a loop that keeps its last weights (SimCLR)."""
     return {
         "model": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
         "optimizer": _to_cpu(optimizer.state_dict()),
@@ -67,7 +68,7 @@ def training_state(model, optimizer, generator: torch.Generator, selection, hist
         "position": {"epoch": position.epoch, "batch": position.batch, "step": position.step,
                      "perm": position.perm,
                      "losses": torch.stack(position.losses).cpu() if position.losses else None},
-        "selection": {"best_acc": selection.best_acc, "state": _to_cpu(selection.state)},
+        "selection": None if selection is None else {"best_acc": selection.best_acc, "state": _to_cpu(selection.state)},
         "history": [dict(r) for r in history],
     }
 
@@ -90,8 +91,9 @@ def restore_training(state: dict, model, optimizer, generator: torch.Generator, 
     torch.set_rng_state(rng["torch"])
     if rng["cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(rng["cuda"])
-    selection.best_acc = kept["best_acc"]
-    selection.state = None if kept["state"] is None else {k: v.to(device) for k, v in kept["state"].items()}
+    if selection is not None:
+        selection.best_acc = kept["best_acc"]
+        selection.state = None if kept["state"] is None else {k: v.to(device) for k, v in kept["state"].items()}
     losses = [] if p["losses"] is None else list(p["losses"].to(device).unbind())
     return Position(p["epoch"], p["batch"], p["step"], p["perm"], losses), history
 

@@ -36,7 +36,8 @@ from lra.diffusion.model import Denoiser
 from lra.diffusion.sample import predict
 from lra.diffusion.schedule import CosineSchedule
 from lra.diffusion.train import candidates, train  # noqa: E402
-from lra.diffusion.train import antithetic_timesteps, lr_at, optimizer_step, resolve_device  # noqa: E402
+from lra.core.training import lr_at  # noqa: E402
+from lra.diffusion.train import antithetic_timesteps, optimizer_step, resolve_device  # noqa: E402
 
 
 def synthetic(n: int, dim: int, num_classes: int, noise: float = 0.3, spread: float = 0.8, seed: int = 0):

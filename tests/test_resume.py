@@ -23,7 +23,7 @@ import pytest
 import torch
 
 from lra import stages
-from lra.diffusion import checkpoint as ckpt_mod
+from lra.core import training as ckpt_mod
 
 from .conftest import REPO, clustered_parquet, planned_rules, write_config
 
@@ -180,7 +180,7 @@ def test_a_checkpoint_of_other_params_or_damaged_is_not_resumed(inputs, tmp_path
 
 def test_a_checkpoint_that_does_not_fit_the_model_changes_nothing(tmp_path):
     from lra.diffusion.model import Denoiser
-    from lra.diffusion.checkpoint import Checkpoint, Position, training_state
+    from lra.core.training import Checkpoint, Position, training_state
     from lra.diffusion.train import Selection
 
     def parts(F):

@@ -5,7 +5,8 @@ from lra.diffusion.config import TrainConfig
 from lra.diffusion.train import candidates, train
 from lra.diffusion.readout import read_out
 from lra.diffusion.sample import predict
-from lra.diffusion.train import Selection, antithetic_timesteps, loss_weights, lr_at
+from lra.core.training import lr_at
+from lra.diffusion.train import Selection, antithetic_timesteps, loss_weights
 
 from .conftest import clustered, noisy_neighbourhoods
 

@@ -14,7 +14,7 @@ from lra.stages import STAGES, code_version
 from .conftest import REPO, SNAKEMAKE, TINY, planned_rules, write_config
 
 DIFFUSION = {"lra.diffusion.train", "lra.diffusion.model", "lra.diffusion.schedule", "lra.diffusion.sample",
-             "lra.diffusion.draws", "lra.diffusion.checkpoint", "lra.diffusion.rounds"}
+             "lra.diffusion.draws", "lra.core.training", "lra.diffusion.rounds"}
 
 
 def reached(stage, root=versions.ROOT) -> set[str]:
@@ -88,8 +88,11 @@ def test_comments_docstrings_log_lines_and_error_messages_rerun_nothing(package)
 def test_a_code_edit_changes_exactly_the_stages_that_run_it(package):
     train_py, knn_py, data_py = package / "diffusion" / "train.py", package / "retrieval" / "knn.py", \
         package / "data" / "stage.py"
+    training_py = package / "core" / "training.py"
     assert changed(package, lambda: train_py.write_text(
-        train_py.read_text().replace("return peak * (step + 1) / warmup", "return peak * (step + 1.0) / warmup"))) == {"train"}
+        train_py.read_text().replace("torch.cat([half, T - 1 - half])", "torch.cat([half, (T - 1) - half])"))) == {"train"}
+    assert changed(package, lambda: training_py.write_text(  # the schedule every training loop follows
+        training_py.read_text().replace("return peak * (step + 1) / warmup", "return peak * (step + 1.0) / warmup"))) == {"train"}
     # nprobe is stored in the index: neighbors reads it from there (and reruns after index anyway)
     assert changed(package, lambda: knn_py.write_text(
         knn_py.read_text().replace("NPROBE = 32", "NPROBE = 64"))) == {"index"}

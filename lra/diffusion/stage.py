@@ -31,7 +31,7 @@ def train(manifest, labels, feature_paths: list[str], neighbors_path, out, param
     once `out` is written (`lra.diffusion.checkpoint`)."""
     import torch
 
-    from .checkpoint import Checkpoint, fingerprint
+    from ..core.training import Checkpoint, fingerprint
     from .rounds import train_rounds
     from .train import selected_epoch
 

@@ -19,7 +19,7 @@ from torch.nn import functional as F_
 
 from ..core.devices import resolve_device
 from ..core.progress import progress
-from .checkpoint import Checkpoint, Position, training_state
+from ..core.training import Checkpoint, Position, lr_at, training_state
 from .config import TrainConfig
 from .model import Denoiser
 from .readout import read_out
@@ -47,14 +47,6 @@ def antithetic_timesteps(n: int, T: int, generator: torch.Generator) -> torch.Te
     """Half the batch t ~ U{0..T-1}, the other half T-1-t (lower-variance loss estimates)."""
     half = torch.randint(0, T, ((n + 1) // 2,), generator=generator)
     return torch.cat([half, T - 1 - half])[:n]
-
-
-def lr_at(step: int, total: int, warmup: int, peak: float) -> float:
-    """Linear warm-up to `peak`, then cosine decay to 0 at `total` steps."""
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    progress = (step - warmup) / max(1, total - warmup)
-    return peak * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
 def optimizer_step(step_fn, model, opt, schedule, fp, y_hat, w, t, eps, lr: float, grad_clip: float,

@@ -1,11 +1,13 @@
-"""Resumable training: the loop's whole future, saved to `{run}/train.ckpt` and restored on rerun.
+"""What every training loop shares (the denoiser's `train`, SimCLR's `pretrain`): the learning-rate
+schedule, and resuming: the loop's whole future, saved to a checkpoint file and restored on rerun.
 
 A cluster job dies: a time limit (SLURM sends SIGTERM first), preemption, a lost node (SIGKILL,
-nothing first). `train` saves a checkpoint every `minutes` and when SIGTERM/SIGINT asks it to stop;
-a rerun with the same fingerprint (inputs + result-changing params) continues from it and ends with
-the same bytes as an uninterrupted run (on CPU). A signal handler only sets a flag: the loop looks
-at it at step and epoch boundaries, saves, and raises `Stopped`, so a signal never lands inside a
-half-taken step or a half-written file.
+nothing first). A loop saves a checkpoint every `minutes` and when SIGTERM/SIGINT asks it to stop
+(train: `{run}/train.ckpt`, pretrain: `<weights>.ckpt`); a rerun with the same fingerprint (inputs
++ result-changing params) continues from it and ends with the same bytes as an uninterrupted run
+(on CPU). A signal handler only sets a flag: the loop looks at it at step and epoch boundaries,
+saves, and raises `Stopped`, so a signal never lands inside a half-taken step or a half-written
+file.
 
 The checkpoint is a plain dict (tensors, numbers, lists), extensible by key:
     {"format", "fingerprint", "train": {model, optimizer, RNG states, position, selection, history}}
@@ -16,6 +18,7 @@ damaged, of another format or of another fingerprint is logged and ignored, neve
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import threading
@@ -25,11 +28,19 @@ from pathlib import Path
 
 import torch
 
-from ..core.chunks import digest
-from ..core.errors import LraError, Stopped
-from ..core.files import atomic_path, load_torch
+from .chunks import digest
+from .errors import LraError, Stopped
+from .files import atomic_path, load_torch
 
 FORMAT = 1  # bump when the layout changes: older checkpoints are then discarded
+
+
+def lr_at(step: int, total: int, warmup: int, peak: float) -> float:
+    """Linear warm-up to `peak`, then cosine decay to 0 at `total` steps."""
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return peak * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
 def stopped(signum: int, epoch: int, step: int, path: Path) -> Stopped:

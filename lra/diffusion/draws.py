@@ -1,5 +1,5 @@
 """Per-item random draws: an item gets the same noise whatever batch, chunk, run or command it is
-predicted in.
+predicted in, and the same augmentation whatever batch, worker process or resume it is trained in.
 
 The stochastic DDIM trajectories of an item start from y_T ~ N(0, I) drawn from a counter-based
 generator keyed by (seed, item key, stream), not from a shared sequential generator. So
@@ -31,12 +31,17 @@ def item_keys(names) -> np.ndarray:
                         for n in names), dtype=np.uint64, count=len(names))
 
 
-def normal(keys: np.ndarray, seed: int, stream: int, per_item: int) -> np.ndarray:
-    """(len(keys), per_item) standard normals; row i depends only on (seed, keys[i], stream)."""
+def words(keys: np.ndarray, seed: int, stream: int, per_item: int) -> np.ndarray:
+    """(len(keys), per_item) random 64-bit words (uint64); row i depends only on (seed, keys[i], stream)."""
     with np.errstate(over="ignore"):
         base = _mix(np.asarray(keys, np.uint64) ^ _mix(np.uint64(seed) ^ _mix(np.uint64(stream))))
         counters = base[:, None] + np.arange(per_item, dtype=np.uint64)[None, :]
-        bits = _mix(counters)
+        return _mix(counters)
+
+
+def normal(keys: np.ndarray, seed: int, stream: int, per_item: int) -> np.ndarray:
+    """(len(keys), per_item) standard normals; row i depends only on (seed, keys[i], stream)."""
+    bits = words(keys, seed, stream, per_item)
     # Box-Muller on the two 32-bit halves: both uniforms in (0, 1), never 0.
     u1 = ((bits >> np.uint64(32)).astype(np.float64) + 0.5) / 2.0**32
     u2 = ((bits & np.uint64(0xFFFFFFFF)).astype(np.float64) + 0.5) / 2.0**32

@@ -63,6 +63,7 @@ def split_seed(config: dict) -> int:
 
 def runs(config: dict) -> list[dict]:
     """Every (dataset, method, encoder, noise, k, seed) run of the grid."""
+    check_image_network(config)
     noises = as_list(config["noise"])
     ks = [int(k) for k in as_list(config["knn_k"])]
     return [
@@ -70,6 +71,42 @@ def runs(config: dict) -> list[dict]:
         for method, enc, noise, k, seed in itertools.product(methods(config), encoders(config), noises, ks,
                                                              seeds(config))
     ]
+
+
+def check_image_network(config: dict) -> None:
+    """E_φ's keys (train.image_*), checked when the DAG is built so that a bad choice fails before any
+    job runs: a known network; one on pixels needs a dataset with images and, with ImageNet weights,
+    their file and the ImageNet stem; the image keys mean nothing to `features`."""
+    train = config.get("train") or {}
+    name = train.get("image_network", "features")
+    hyper.check_image_network(name)
+    if name == "features":
+        stray = [k for k in hyper.IMAGE_KEYS if train.get(k) is not None]
+        if stray:
+            raise LraError(f"config key train.{stray[0]}: only an image network reads it, and train.image_network "
+                           "is features (E_φ over the cached features); set train.image_network: resnet18, "
+                           "resnet34 or resnet50, or remove the key")
+        return
+    if is_embeddings(config):
+        raise LraError(f"config key train.image_network: {name} trains E_φ on the images, but dataset.kind "
+                       "embeddings has vectors and no images to read; use train.image_network: features")
+    weights = train.get("image_weights")
+    if weights:
+        size = int(train.get("image_size", hyper.TrainConfig.image_size))
+        if size <= hyper.CIFAR_STEM_MAX:
+            raise LraError(f"config key train.image_weights: ImageNet weights fit the ImageNet stem (a 7x7 first conv "
+                           f"and a max-pool), but at train.image_size {size} (up to {hyper.CIFAR_STEM_MAX}) {name} "
+                           "takes the CIFAR stem; raise image_size (the paper: 224) or remove image_weights")
+        if not Path(weights).expanduser().is_file():
+            raise LraError(f"config key train.image_weights: no file {weights!r} (relative paths: to the working "
+                           f"directory); put torchvision's ImageNet {name} state dict there (docs/method.md, "
+                           "\"E_φ on pixels\"); nothing is downloaded")
+
+
+def image_weights(config: dict) -> list[str]:
+    """The train rule's extra input: the ImageNet weights file of E_φ when one is set (a new file reruns train)."""
+    weights = (config.get("train") or {}).get("image_weights")
+    return [str(Path(weights).expanduser())] if weights else []
 
 
 def run_dir(run: dict) -> str:
@@ -187,6 +224,12 @@ def predict_params(config: dict, seed) -> str:
 def train_run_key(config: dict, key: str):
     """A run key of the train block (lra.diffusion.config.RUN_KEYS): the user's, else its default."""
     return (config.get("train") or {}).get(key, hyper.RUN_KEYS[key])
+
+
+def train_workers(config: dict) -> str:
+    """lra train's --num-workers: the train block's num_workers, or auto (the job's threads but one)."""
+    n = train_run_key(config, "num_workers")
+    return "auto" if n is None else str(int(n))
 
 
 class Untracked:

@@ -13,8 +13,8 @@ import yaml
 
 from lra import workflow as lw
 from lra.core.errors import LraError
-from lra.diffusion.config import (DEFAULT, PAPER, PRESETS, RUN_KEYS, TOP_LEVEL, PredictConfig, TrainConfig,
-                                  predict_params, train_params)
+from lra.diffusion.config import (DEFAULT, IMAGE_KEYS, IMAGE_NETWORKS, PAPER, PRESETS, RUN_KEYS, TOP_LEVEL,
+                                  PredictConfig, TrainConfig, predict_params, train_params)
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())
@@ -92,6 +92,19 @@ def test_the_schema_quotes_the_dataclass_and_preset_values():
         if f.name not in TOP_LEVEL:
             quoted = re.search(r"Default (\S+)\.$", _quoted(predict[f.name]["description"]))
             assert quoted and yaml.safe_load(quoted.group(1)) == f.default, f.name
+
+
+def test_the_image_keys_are_quoted_and_no_preset_sets_them():
+    """E_φ's keys end their description with "Default <value>." (TrainConfig's), the schema's enum is
+    IMAGE_NETWORKS, and neither preset sets one: `features` is the published E_φ over features."""
+    train = SCHEMA["properties"]["train"]["properties"]
+    for key in ("image_network", *IMAGE_KEYS):
+        quoted = re.search(r"Default (\S+)\.$", _quoted(train[key]["description"]))
+        assert quoted and yaml.safe_load(quoted.group(1)) == getattr(TrainConfig, key), key
+    assert train["image_network"]["enum"] == list(IMAGE_NETWORKS) and TrainConfig.image_network == "features"
+    assert not (set(PAPER) | set(DEFAULT)) & {"image_network", *IMAGE_KEYS, *RUN_KEYS}
+    assert "image_network" not in _resolved({"method": "paper"}) and "num_workers" not in train_params(
+        "default", {"num_workers": 3})
 
 
 def test_predict_params_fill_the_dataclass_defaults():

@@ -6,6 +6,8 @@
   sets; the preset `default` is this project's method: the same keys with its own values where it
   differs (docs/method.md, "The method").
 - `PredictConfig`'s field defaults are predict's.
+- The `image_*` keys choose E_φ (`image_network`: the MLP over the features, the default and the
+  presets' choice, or a ResNet trained on the pixels, lra.diffusion.image_network); no preset sets them.
 
 The config key `method` names a preset. Precedence: a key the user sets under `train:` wins, then
 the preset, then the field default. The schema gives train and predict keys no defaults (a filled
@@ -45,12 +47,23 @@ class TrainConfig:
     select_on: str = "observed"  # val labels model selection scores against: observed (noisy) or clean
     amp: bool = True  # bf16 autocast, on CUDA only
     compile: bool = False  # torch.compile the denoiser, on CUDA only
+    image_network: str = "features"  # E_φ: an MLP over the cached features, or a ResNet trained on the images
+    image_size: int = 32  # E_φ on pixels: images resized to this square (CIFAR stem up to 64, ImageNet stem above)
+    image_weights: str | None = None  # E_φ on pixels: a local torchvision ImageNet state dict (.pth) to start from
+    image_flip: bool = True  # E_φ on pixels: random horizontal flips (off for glyph-like data)
     device: str = "auto"  # the top-level config key `device`
     seed: int = 0  # the run's seed (the top-level config key `seed`)
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
-        return cls(**_known(cls, d, "train"))
+        cfg = cls(**_known(cls, d, "train"))
+        check_image_network(cfg.image_network)
+        return cfg
+
+    @property
+    def on_pixels(self) -> bool:
+        """E_φ is an image network trained on the pixels (not the MLP over the features)."""
+        return self.image_network != "features"
 
 
 @dataclass
@@ -79,7 +92,21 @@ def _known(cls, d: dict, block: str) -> dict:
 # Fields set by top-level config keys, not under `train:` / `predict:`.
 TOP_LEVEL = ("device", "seed")
 # Keys of the `train:` block that change how a job runs, not what it computes (never rerun a job).
-RUN_KEYS = {"checkpoint_minutes": 5}
+# num_workers: DataLoader processes decoding images for E_φ on pixels (None: the job's threads - 1,
+# at most 8); every augmentation draw is keyed by item, so their number never changes a result.
+RUN_KEYS = {"checkpoint_minutes": 5, "num_workers": None}
+
+# E_φ: `features` (the MLP over the cached features, the default) or a ResNet on the images.
+IMAGE_NETWORKS = ("features", "resnet18", "resnet34", "resnet50")
+# The train keys that only an image network reads.
+IMAGE_KEYS = ("image_size", "image_weights", "image_flip")
+CIFAR_STEM_MAX = 64  # image sizes up to this take the ResNets' CIFAR stem (lra.embed.backbones)
+
+
+def check_image_network(name) -> None:
+    if name not in IMAGE_NETWORKS:
+        raise LraError(f"config key train.image_network: {name!r}; use one of {', '.join(IMAGE_NETWORKS)} "
+                       "(features: the MLP over the cached features; a ResNet: trained on the images)")
 
 # The keys the published code sets, at its values (TrainConfig's defaults).
 PAPER = {k: getattr(TrainConfig, k) for k in (

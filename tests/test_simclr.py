@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 import torch
 
-from lra.diffusion import checkpoint as ckpt_mod
-from lra.embed import augment, simclr
-from lra.errors import LraError, Stopped
+from lra.core import training as ckpt_mod
+from lra.core.errors import LraError, Stopped
+from lra.embed import augment, config, simclr
 
 # 64 images of 16×16, 2 steps of 24 an epoch: a few tenths of a second an epoch on one thread
 PARAMS = {"epochs": 3, "batch_size": 24, "image_size": 16, "width": 8, "projection_dim": 16, "num_workers": 0,
@@ -121,11 +121,12 @@ def test_a_stopped_run_rerun_gives_the_same_weight_bytes(shapes, tmp_path, monke
 
 def test_views_are_seeded_by_item_and_epoch_not_by_the_process():
     x = torch.rand(3, 16, 16)
-    ops = augment.operations("paper")
+    ops = config.operations("paper")
     first = augment.view(x, ops, augment.item_generator(0, 1, 5))
     torch.manual_seed(123)  # the global RNG plays no part
     assert torch.equal(augment.view(x, ops, augment.item_generator(0, 1, 5)), first)
     assert not torch.equal(augment.view(x, ops, augment.item_generator(0, 2, 5)), first)
+    assert tuple(augment.OPS) == config.AUGMENTATIONS  # the names the config accepts are the operations
     for name in augment.OPS:  # every operation keeps shape and range
         y = augment.view(x, (name,), augment.item_generator(0, 1, 0))
         assert y.shape == x.shape and 0 <= float(y.min()) and float(y.max()) <= 1, name
@@ -134,7 +135,7 @@ def test_views_are_seeded_by_item_and_epoch_not_by_the_process():
 @pytest.mark.parametrize("spec", ["simclr:resnet19", "simclr:", "simclr:cnn:x"])
 def test_a_bad_backbone_is_one_error_naming_the_key_and_the_choices(spec):
     with pytest.raises(LraError) as err:
-        simclr.backbone_of(spec)
+        config.backbone_of(spec)
     msg = str(err.value)
     assert msg.startswith("config key encoder:") and spec in msg
     assert all(c in msg for c in ("simclr:resnet18", "simclr:resnet34", "simclr:resnet50", "small CNN"))
@@ -148,7 +149,7 @@ def test_bad_params_fail_naming_the_key(shapes, tmp_path):
 
 
 def test_bad_images_stop_the_run_naming_the_row_or_are_left_out(shapes, tmp_path):
-    from lra.images import BadImage
+    from lra.data.images import BadImage
 
     broken = shapes.copy()
     (tmp_path / "broken.png").write_bytes(b"not a png")
@@ -162,10 +163,10 @@ def test_bad_images_stop_the_run_naming_the_row_or_are_left_out(shapes, tmp_path
 def test_defaults_follow_the_backbone_and_the_resnets_take_the_cifar_stem():
     from lra.embed import backbones
 
-    cnn, resnet = simclr.SimCLRConfig.from_dict({}), simclr.SimCLRConfig.from_dict({"backbone": "resnet18"})
+    cnn, resnet = config.SimCLRConfig.from_dict({}), config.SimCLRConfig.from_dict({"backbone": "resnet18"})
     assert (cnn.augment, cnn.temperature, cnn.epochs) == ("shapes", 0.2, 15)
     assert (resnet.augment, resnet.temperature, resnet.batch_size) == ("paper", 0.5, 512)
-    assert simclr.SimCLRConfig.from_dict({"backbone": "resnet18", "augment": "shapes"}).augment == "shapes"
+    assert config.SimCLRConfig.from_dict({"backbone": "resnet18", "augment": "shapes"}).augment == "shapes"
     net, dim = backbones.build("resnet18", 32)
     assert dim == 512 and net.conv1.kernel_size == (3, 3) and net.conv1.stride == (1, 1)
     assert net(torch.rand(2, 3, 32, 32)).shape == (2, 512)
@@ -174,9 +175,9 @@ def test_defaults_follow_the_backbone_and_the_resnets_take_the_cifar_stem():
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only message")
-def test_asking_for_cuda_without_one_names_the_key():
-    with pytest.raises(LraError, match="config key pretrain.device"):
-        simclr.SimCLRConfig.from_dict({"device": "cuda"})
+def test_asking_for_cuda_without_one_names_the_key(shapes, tmp_path):
+    with pytest.raises(LraError, match="config key device"):
+        simclr.pretrain(shapes, tmp_path / "w.pt", {**PARAMS, "device": "cuda"})
 
 
 def test_the_paper_backbone_trains_on_a_cpu_and_embed_loads_it(shapes, tmp_path):

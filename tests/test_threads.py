@@ -89,7 +89,7 @@ def test_apply_limits_pools_already_loaded_and_sets_the_environment(monkeypatch)
 
 
 def test_open_clip_workers_stay_within_the_threads(monkeypatch, caplog):
-    from lra.embed.clip import default_workers
+    from lra.embed.batched import default_workers
 
     monkeypatch.setattr(threads, "_applied", 4)
     assert default_workers() == 3  # one thread runs the model

@@ -11,6 +11,7 @@ RESULTS = "results"
 LOGS = "logs"
 
 MANIFEST = f"{RESULTS}/{{dataset}}/manifest.parquet"
+ENCODER = f"{RESULTS}/{{dataset}}/encoders/{{encoder}}.pt"  # a trained encoder's weights (simclr: pretrain)
 LABELS = f"{RESULTS}/{{dataset}}/labels/{{noise}}/seed{{seed}}.parquet"
 FEATURES = f"{RESULTS}/{{dataset}}/features/{{encoder}}/part-{{shard}}.parquet"
 INDEX = f"{RESULTS}/{{dataset}}/index/{{encoder}}.faiss"

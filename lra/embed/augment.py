@@ -16,7 +16,7 @@ Operations:
   (thicker or thinner strokes, whichever of ink and paper is the brighter);
 - `contrast`: brightness and contrast ×U(0.6, 1.4) with probability 0.8 (ink intensity).
 
-Sets (config `augment`, a set name or a list of operations):
+Sets (config `pretrain.augment`, a set name or a list of operations; lra.embed.config.SETS):
 - `paper`: crop, flip, colour, grey — the paper's CIFAR augmentations (no blur at 32×32, as there).
 - `shapes`: affine, stroke, contrast — for glyphs, digits, symbols: no flip (a mirrored letter is
   another letter or none), no crop that can cut a glyph in two, no colour (there is none).
@@ -30,10 +30,6 @@ import numpy as np
 import torch
 from torch.nn import functional as F_
 from torchvision.transforms.v2 import functional as TF  # imported before DataLoader workers fork: ~2 s each otherwise
-
-from ..errors import LraError
-
-SETS = {"paper": ("crop", "flip", "colour", "grey"), "shapes": ("affine", "stroke", "contrast")}
 
 
 def _u(g: torch.Generator, lo: float = 0.0, hi: float = 1.0) -> float:
@@ -102,15 +98,6 @@ def contrast(x, g):
 
 OPS = {"crop": crop, "flip": flip, "colour": colour, "grey": grey, "affine": affine, "stroke": stroke,
        "contrast": contrast}
-
-
-def operations(augment) -> tuple[str, ...]:
-    """A set name or a list of operation names → the operations, checked."""
-    names = SETS.get(augment) if isinstance(augment, str) else augment
-    if names is None or isinstance(names, str) or not names or any(n not in OPS for n in names):
-        raise LraError(f"config key pretrain.augment: {augment!r}; use a set ({', '.join(SETS)}) or a list of "
-                       f"operations from {', '.join(OPS)}")
-    return tuple(names)
 
 
 def view(x: torch.Tensor, names: tuple[str, ...], g: torch.Generator) -> torch.Tensor:

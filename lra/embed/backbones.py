@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from torch import nn
 
-BACKBONES = ("cnn", "resnet18", "resnet34", "resnet50")
 CIFAR_STEM_MAX = 64  # image sizes up to this get the CIFAR stem
 
 
@@ -42,5 +41,5 @@ def resnet(name: str, image_size: int) -> tuple[nn.Module, int]:
 
 
 def build(name: str, image_size: int, width: int = 32) -> tuple[nn.Module, int]:
-    """(encoder module, feature dimension) of backbone `name` (one of BACKBONES)."""
+    """(encoder module, feature dimension) of backbone `name` (one of lra.embed.config.BACKBONES)."""
     return small_cnn(width) if name == "cnn" else resnet(name, image_size)

@@ -17,65 +17,25 @@ model_config (a JSON architecture file), cache_dir (where tagged weights are cac
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from pathlib import Path
 
-import numpy as np
-
-from ..core import threads
 from ..core.devices import resolve_device
 from ..core.errors import LraError
-from ..data.images import BadImage, open_image
+from .batched import BatchedEncoder
 
 log = logging.getLogger("lra")
 
-PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 RANDOM = ("none", "random")
 
 
-class _Images:
-    """A torch Dataset over manifest rows: (preprocessed image, position, failure reason)."""
+class OpenClipEncoder(BatchedEncoder):
+    label = "open_clip"
 
-    def __init__(self, frame, preprocess, size: int):
-        self.sources = frame["source"].tolist()
-        self.rows = frame.index.tolist()
-        self.ids = frame["id"].astype(str).tolist()
-        self.preprocess = preprocess
-        self.size = size
-
-    def __len__(self) -> int:
-        return len(self.sources)
-
-    def __getitem__(self, i: int):
-        import torch
-
-        try:
-            image = self.preprocess(open_image(self.sources[i], self.rows[i], self.ids[i]))
-            return image, i, ""
-        except BadImage as bad:  # reported by the main process, which knows the policy
-            return torch.zeros(3, self.size, self.size), i, bad.reason
-        except Exception as exc:  # a transform failing on a decodable but odd image
-            return torch.zeros(3, self.size, self.size), i, f"cannot be preprocessed ({type(exc).__name__}: {exc})"
-
-
-class OpenClipEncoder:
     def __init__(self, model, preprocess, name: str, device: str = "cpu", precision: str = "auto",
                  batch_size: int = 256, num_workers: int | None = None):
-        if precision not in PRECISIONS:
-            raise LraError(f"config key embed.options.precision: {precision!r}; use one of {', '.join(PRECISIONS)}")
-        if int(batch_size) < 1:
-            raise LraError(f"config key embed.options.batch_size: {batch_size!r}; use a positive integer")
+        super().__init__(device, precision, batch_size, num_workers)
         self.model, self.preprocess, self.name = model, preprocess, name
-        self.device = device
-        self.precision = precision
-        self.batch_size = int(batch_size)
-        limit = threads.get() - 1  # one thread runs the model
-        self.num_workers = default_workers() if num_workers is None else int(num_workers)
-        if self.num_workers > limit:
-            log.warning("embed.options.num_workers %d capped at %d: the job has %d thread(s), one runs the model; "
-                        "raise embed.threads for more workers", self.num_workers, limit, limit + 1)
-            self.num_workers = limit
         size = getattr(model.visual, "image_size", 224)
         self.image_size = int(size[0] if isinstance(size, (tuple, list)) else size)
 
@@ -128,60 +88,8 @@ class OpenClipEncoder:
         model.eval()
         return cls(model, preprocess, f"{model_name}:{pretrained}", dev, precision, batch_size, num_workers)
 
-    def _autocast(self):
-        import torch
-
-        if not self.device.startswith("cuda"):
-            return contextlib.nullcontext()
-        dtype = {"auto": torch.float16, "fp16": torch.float16, "bf16": torch.bfloat16}.get(self.precision)
-        return torch.autocast("cuda", dtype=dtype) if dtype is not None else contextlib.nullcontext()
-
-    def loader(self, frame):
-        """The DataLoader of preprocessed images of `frame`, in row order."""
-        import torch
-
-        workers = self.num_workers if len(frame) > self.batch_size else 0  # one batch: no worker start-up
-        return torch.utils.data.DataLoader(
-            _Images(frame, self.preprocess, self.image_size), batch_size=self.batch_size, shuffle=False,
-            num_workers=workers, pin_memory=self.device.startswith("cuda"),
-            persistent_workers=False, prefetch_factor=4 if workers else None)
-
-    def forward(self, images):
-        """Model forward of one preprocessed batch → float32 L2-normalised rows (numpy)."""
-        import torch
-
-        with torch.inference_mode(), self._autocast():
-            z = self.model.encode_image(images.to(self.device, non_blocking=True))
-        z = z.float()
-        return torch.nn.functional.normalize(z, dim=-1).cpu().numpy()
-
-    def encode(self, frame, skipped: list | None = None, progress=None) -> np.ndarray:
-        """L2-normalised float32 rows of `frame`'s images. With a `skipped` list, unreadable images
-        become NaN rows and are appended to it as `BadImage`; without one, the first raises."""
-        from ..core.progress import progress as _progress
-
-        out = None
-        bar = progress or _progress(total=len(frame), desc=f"open_clip {self.name}", unit="images")
-        rows, ids = frame.index.tolist(), frame["id"].astype(str).tolist()
-        try:
-            for images, pos, reasons in self.loader(frame):
-                pos = pos.numpy()
-                bad = [j for j, r in enumerate(reasons) if r]
-                for j in bad:
-                    err = BadImage(frame["source"].iloc[pos[j]], reasons[j], rows[pos[j]], ids[pos[j]])
-                    if skipped is None:
-                        raise err
-                    skipped.append(err)
-                z = self.forward(images)
-                if out is None:
-                    out = np.empty((len(frame), z.shape[1]), np.float32)
-                z[bad] = np.nan
-                out[pos] = z
-                bar.update(len(pos))
-        finally:
-            if progress is None:
-                bar.close()
-        return out if out is not None else np.empty((0, 1), np.float32)
+    def features(self, images):
+        return self.model.encode_image(images)
 
 
 def _parse(rest: str) -> tuple[str, str | None]:
@@ -196,9 +104,3 @@ def _parse(rest: str) -> tuple[str, str | None]:
             "open_clip:ViT-B-32:/path/to/checkpoint.pt, or open_clip:<model>:none for random weights"
         )
     return model, (None if pretrained.lower() in RANDOM else pretrained)
-
-
-def default_workers() -> int:
-    """DataLoader workers: the job's threads but one (the model's), at most 8. A worker decodes
-    with one thread and blocks once its batches are queued, so the job keeps to its threads."""
-    return max(0, min(8, threads.get() - 1))

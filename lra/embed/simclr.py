@@ -12,9 +12,10 @@ paper's ResNets (`simclr:resnet18`, `resnet34`, `resnet50`, CIFAR stem at 32×32
 
 `pretrain` writes one weights file holding all that embed and `lra infer` need to rebuild the
 encoder (backbone, image size, normalisation, the encoder's state dict, the config); it resumes
-like train (lra.diffusion.checkpoint): a checkpoint every few minutes and on SIGTERM, and a killed
-run, rerun, ends with the same bytes as an uninterrupted one (on CPU). `SimCLREncoder` loads the
-file and encodes manifest rows to L2-normalised float32 rows, like every other encoder.
+like train (lra.core.training): a checkpoint every few minutes and on SIGTERM, and a killed run,
+rerun, ends with the same bytes as an uninterrupted one (on CPU). `SimCLREncoder` loads the file
+and encodes manifest rows to L2-normalised float32 rows, like every other encoder (the batched
+loop of lra.embed.batched, shared with open_clip). The hyper-parameters: lra.embed.config.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -30,101 +30,22 @@ import torch
 from torch import nn
 from torch.nn import functional as F_
 
-from .. import threads
-from ..chunks import file_digest
-from ..clip import OpenClipEncoder, _Images, default_workers, resolve_device
-from ..errors import LraError
-from ..images import BadImage, open_image
-from ..io import atomic_path, load_torch
-from ..progress import progress
+from ..core import paths, threads
+from ..core.chunks import file_digest
+from ..core.devices import resolve_device
+from ..core.errors import LraError
+from ..core.files import atomic_path, load_torch, short_reason
+from ..core.progress import progress
+from ..core.training import Checkpoint, Position, fingerprint, lr_at, training_state
+from ..data.images import open_image
 from . import augment as aug
-from .backbones import BACKBONES, build
+from .backbones import build
+from .batched import BatchedEncoder, default_workers, image_loader, readable_batches
+from .config import RUN_KEYS, SimCLRConfig, backbone_of, operations
 
 log = logging.getLogger("lra")
 
 FORMAT = "lra-simclr-1"  # the weights file's layout; bump when it changes
-# Config keys that change how fast the encoder trains, not what it learns (views are seeded per
-# item, so workers cannot change them): left out of the checkpoint's fingerprint and the weights file.
-SPEED_KEYS = ("num_workers",)
-
-
-def backbone_of(spec: str) -> str:
-    """`simclr` → cnn, `simclr:resnet18` → resnet18; anything else is one clear error."""
-    name, sep, rest = spec.partition(":")
-    backbone = rest if sep else "cnn"
-    if name != "simclr" or backbone not in BACKBONES:
-        raise LraError(f"config key encoder: {spec!r}: unknown SimCLR backbone {backbone!r}; use simclr "
-                       "(a small CNN for a CPU), simclr:resnet18, simclr:resnet34 or simclr:resnet50 (for a GPU)")
-    return backbone
-
-
-# Defaults that depend on the backbone (a key left unset, or None, takes them):
-# - cnn, for a CPU: measured on glyphs and digits (bench/results/simclr.md): the `shapes` views,
-#   τ 0.2, 15 epochs of batch 128 train in ~5 min on a busy 2-core machine.
-# - the ResNets, for a GPU: the paper's CIFAR-10 setup (appendix B.9) where torch allows: its
-#   views, τ 0.5, batch 512, 500 epochs, 10 warm-up epochs; Adam at 1e-3 (weight decay 1e-6)
-#   stands in for LARS, which torch lacks. Not measured here (no GPU).
-BACKBONE_DEFAULTS = {
-    "cnn": {"augment": "shapes", "temperature": 0.2, "batch_size": 128, "epochs": 15, "warmup_epochs": 1},
-    "resnet": {"augment": "paper", "temperature": 0.5, "batch_size": 512, "epochs": 500, "warmup_epochs": 10},
-}
-
-
-@dataclass
-class SimCLRConfig:
-    backbone: str = "cnn"  # cnn, resnet18, resnet34, resnet50 (from the encoder spec)
-    image_size: int = 32  # images are resized to this square
-    width: int = 32  # the small CNN's first channels (features: 4 × width); ignored by the ResNets
-    projection_dim: int = 128  # output of the head g (the paper: 128)
-    augment: str | list | None = None  # a set of lra.embed.augment (paper, shapes) or a list of operations
-    epochs: int | None = None
-    batch_size: int | None = None  # images per step (2 × batch_size views)
-    temperature: float | None = None  # τ of NT-Xent
-    optimizer: str = "adam"  # adam (AdamW), or sgd (momentum 0.9)
-    lr: float = 1e-3  # peak learning rate: linear warm-up, then cosine decay to 0 at the last epoch
-    warmup_epochs: int | None = None
-    weight_decay: float = 1e-6
-    device: str = "auto"  # auto (CUDA when present, else CPU), cpu, cuda, cuda:<n>
-    amp: bool = True  # bf16 autocast, on CUDA only
-    num_workers: int | None = None  # DataLoader workers making the views (None: the job's threads - 1)
-    seed: int = 0
-
-    def __post_init__(self):
-        defaults = BACKBONE_DEFAULTS["cnn" if self.backbone == "cnn" else "resnet"]
-        for key, value in defaults.items():
-            if getattr(self, key) is None:
-                setattr(self, key, value)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "SimCLRConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise LraError(f"config key pretrain.{unknown[0]}: unknown; known keys: {', '.join(sorted(known))}")
-        cfg = cls(**d)
-        cfg.check()
-        return cfg
-
-    def check(self) -> None:
-        if self.backbone not in BACKBONES:
-            backbone_of(f"simclr:{self.backbone}")
-        aug.operations(self.augment)
-        for key in ("image_size", "width", "projection_dim", "epochs", "batch_size"):
-            if not isinstance(getattr(self, key), int) or getattr(self, key) < 1:
-                raise LraError(f"config key pretrain.{key}: {getattr(self, key)!r}; use a positive integer")
-        if self.batch_size < 2:
-            raise LraError("config key pretrain.batch_size: NT-Xent needs at least 2 images a step")
-        if not isinstance(self.temperature, (int, float)) or not self.temperature > 0:
-            raise LraError(f"config key pretrain.temperature: {self.temperature!r}; use a positive number "
-                           "(the paper tried 0.05-1)")
-        if self.optimizer not in ("adam", "sgd"):
-            raise LraError(f"config key pretrain.optimizer: {self.optimizer!r}; use adam or sgd")
-        if str(self.device).startswith("cuda") and not torch.cuda.is_available():
-            raise LraError(f"config key pretrain.device: {self.device!r} but no CUDA device is visible; "
-                           "use auto or cpu")
-
-    def plain(self) -> dict:
-        return json.loads(json.dumps(asdict(self)))
 
 
 # --- the loss and the model ----------------------------------------------------------------------
@@ -154,14 +75,9 @@ class SimCLR(nn.Module):
 
 # --- images ------------------------------------------------------------------------------------
 
-def load_pixels(source: str, size: int, row=None, item_id=None) -> torch.Tensor:
-    """The image behind a manifest source as a float (3, size, size) tensor in [0, 1]."""
-    im = open_image(source, row, item_id).resize((size, size), resample=3)  # bicubic, as pixels:<size>
-    return torch.from_numpy(np.asarray(im, np.uint8).copy()).permute(2, 0, 1).float() / 255
-
-
 class _Resize:
-    """Manifest image → (3, S, S) in [0, 1], normalised when given mean and std: embed's preprocessing."""
+    """Manifest image → (3, S, S) in [0, 1] (bicubic, as pixels:<size>), normalised when given mean
+    and std: the views' start, and embed's preprocessing."""
 
     def __init__(self, size: int, mean=None, std=None):
         self.size, self.mean, self.std = size, mean, std
@@ -180,14 +96,14 @@ class _Views(torch.utils.data.Dataset):
     def __init__(self, frame, size: int, operations: tuple, mean, std, seed: int):
         self.sources, self.rows = frame["source"].tolist(), frame.index.tolist()
         self.ids = frame["id"].astype(str).tolist()
-        self.size, self.operations, self.seed, self.epoch = size, operations, seed, 1
+        self.resize, self.operations, self.seed, self.epoch = _Resize(size), operations, seed, 1
         self.mean, self.std = torch.tensor(mean)[:, None, None], torch.tensor(std)[:, None, None]
 
     def __len__(self) -> int:
         return len(self.sources)
 
     def __getitem__(self, i: int):
-        x = load_pixels(self.sources[i], self.size, self.rows[i], self.ids[i])
+        x = self.resize(open_image(self.sources[i], self.rows[i], self.ids[i]))
         g = aug.item_generator(self.seed, self.epoch, i)
         return tuple((aug.view(x, self.operations, g) - self.mean) / self.std for _ in range(2))
 
@@ -198,18 +114,10 @@ def statistics(frame, size: int, skipped: list | None, workers: int) -> tuple[li
     `skipped` list) before any training."""
     ok = np.ones(len(frame), bool)
     s1, s2, n = np.zeros(3), np.zeros(3), 0
-    loader = torch.utils.data.DataLoader(_Images(frame, _Resize(size), size), batch_size=256,
-                                         num_workers=workers if len(frame) > 256 else 0)
-    ids, rows = frame["id"].astype(str).tolist(), frame.index.tolist()
+    loader = image_loader(frame, _Resize(size), size, 256, workers if len(frame) > 256 else 0)
     with progress(total=len(frame), desc="simclr: image statistics", unit="images") as bar:
-        for x, pos, reasons in loader:
-            bad = [j for j, r in enumerate(reasons) if r]
-            for j in bad:
-                err = BadImage(frame["source"].iloc[int(pos[j])], reasons[j], rows[pos[j]], ids[pos[j]])
-                if skipped is None:
-                    raise err
-                skipped.append(err)
-                ok[int(pos[j])] = False
+        for x, pos, bad in readable_batches(loader, frame, skipped):
+            ok[pos[bad]] = False
             good = x[[j for j in range(len(pos)) if j not in bad]].double()
             s1 += good.sum(dim=(0, 2, 3)).numpy()
             s2 += (good * good).sum(dim=(0, 2, 3)).numpy()
@@ -226,15 +134,12 @@ def statistics(frame, size: int, skipped: list | None, workers: int) -> tuple[li
 
 def train(frame, cfg: SimCLRConfig, checkpoint=None, skipped: list | None = None, log=log.info, on_epoch=None):
     """SimCLR on the images of `frame` (manifest rows; labels are never read). With `checkpoint`
-    (lra.diffusion.checkpoint.Checkpoint), resume from its state and save at step and epoch
+    (lra.core.training.Checkpoint), resume from its state and save at step and epoch
     boundaries. `on_epoch(epoch, model, mean, std)`: called after each epoch (benchmarks probe the
     features there). Returns (model, mean, std, history): the head is still attached; use
     `model.encoder`."""
-    from ..diffusion.checkpoint import Position, training_state
-    from ..diffusion.train import lr_at
-
     cfg.check()
-    device = torch.device(resolve_device(cfg.device))
+    device = resolve_device(cfg.device)
     workers = default_workers() if cfg.num_workers is None else max(0, min(int(cfg.num_workers), threads.get() - 1))
     mean, std, ok = statistics(frame, cfg.image_size, skipped, workers)
     frame = frame[ok]
@@ -251,7 +156,7 @@ def train(frame, cfg: SimCLRConfig, checkpoint=None, skipped: list | None = None
         opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
     else:
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    views = _Views(frame, cfg.image_size, aug.operations(cfg.augment), mean, std, cfg.seed)
+    views = _Views(frame, cfg.image_size, operations(cfg.augment), mean, std, cfg.seed)
     use_amp = cfg.amp and device.type == "cuda"
     log(f"simclr {cfg.backbone}: {N} images, {per_epoch} steps of {B} an epoch, {cfg.epochs} epochs, "
         f"{sum(p.numel() for p in model.encoder.parameters()):,} encoder weights, on {device}, {workers} worker(s)")
@@ -305,17 +210,16 @@ def train(frame, cfg: SimCLRConfig, checkpoint=None, skipped: list | None = None
 def pretrain(frame, out, params: dict | None = None, checkpoint_minutes: float = 5.0,
              bad_images: str = "fail") -> dict:
     """Train SimCLR on the train split of manifest `frame` → the weights file `out` (atomic).
-    Resumable: `<out>.ckpt` beside it, every `checkpoint_minutes` and on SIGTERM (then `Stopped`);
-    removed once `out` is written. `bad_images`: fail (stop at the first unreadable image) or skip."""
-    from ..diffusion.checkpoint import Checkpoint, fingerprint
-
+    `params`: SimCLRConfig's keys (lra.embed.config). Resumable: `<out>.ckpt` beside it, every
+    `checkpoint_minutes` and on SIGTERM (then `Stopped`); removed once `out` is written.
+    `bad_images`: fail (stop at the first unreadable image) or skip."""
     if bad_images not in ("fail", "skip"):
         raise LraError(f"config key embed.options.bad_images: {bad_images!r}; use fail or skip")
     cfg = SimCLRConfig.from_dict(dict(params or {}))
     out = Path(out)
     rows = frame[frame["split"] == "train"]
     skipped = [] if bad_images == "skip" else None
-    kept = {k: v for k, v in cfg.plain().items() if k not in SPEED_KEYS}
+    kept = {k: v for k, v in cfg.plain().items() if k not in RUN_KEYS}
     key = fingerprint(kept, rows["id"].to_numpy(str), rows["source"].to_numpy(str))
     with Checkpoint(out.with_suffix(".ckpt"), key, checkpoint_minutes, log=log.info) as ckpt:
         model, mean, std, history = train(rows, cfg, ckpt, skipped)
@@ -324,7 +228,7 @@ def pretrain(frame, out, params: dict | None = None, checkpoint_minutes: float =
     state = {"format": FORMAT, "backbone": cfg.backbone, "image_size": cfg.image_size, "dim": model.dim,
              "mean": mean, "std": std, "config": kept, "history": history,
              "images": int(len(rows) - len(skipped or [])), "skipped": [b.item_id for b in skipped or []]}
-    state = json.loads(json.dumps(state))  # fresh objects: pickle memoises by identity (see stages._plain)
+    state = json.loads(json.dumps(state))  # fresh objects: pickle memoises by identity (lra.diffusion.stage._plain)
     state["encoder"] = {k: v.detach().cpu().clone() for k, v in model.encoder.state_dict().items()}
     with atomic_path(out) as tmp, open(tmp, "wb") as f:
         torch.save(state, f)
@@ -336,73 +240,57 @@ def pretrain(frame, out, params: dict | None = None, checkpoint_minutes: float =
 
 def load_weights(path) -> tuple[nn.Module, dict]:
     """A weights file of `pretrain` → (encoder in eval mode, the file's other entries)."""
-    state = load_torch(path, "the SimCLR weights file", fix="delete it; the pretrain stage makes it again")
+    fix = "delete it; the pretrain stage makes it again"
+    state = load_torch(path, "the SimCLR weights file", fix=fix)
     if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise LraError(f"{path}: not a SimCLR weights file of this version ({FORMAT}); "
-                       "delete it and rerun the pretrain stage")
+        raise LraError(f"{path}: not a SimCLR weights file of this version ({FORMAT}); {fix}")
     encoder, _ = build(state["backbone"], state["image_size"], state["config"]["width"])
-    encoder.load_state_dict(state["encoder"])
+    try:
+        encoder.load_state_dict(state["encoder"])
+    except RuntimeError as exc:  # written by an lra whose backbone differs from this one
+        raise LraError(f"{path}: the weights do not fit this lra's {state['backbone']} ({short_reason(exc)}); "
+                       f"{fix}") from None
     return encoder.eval(), {k: v for k, v in state.items() if k != "encoder"}
 
 
-class SimCLREncoder(OpenClipEncoder):
+class SimCLREncoder(BatchedEncoder):
     """`simclr[:<backbone>]` with weights from `pretrain`: resize, normalise as in training,
-    encoder f, L2-normalise. Shares OpenClipEncoder's batched DataLoader loop, bad-image handling
-    and CUDA autocast; only the model and its preprocessing differ."""
+    encoder f, L2-normalise (lra.embed.batched: DataLoader workers, bad images, CUDA autocast)."""
 
-    def __init__(self, weights, device: str = "auto", precision: str = "auto", batch_size: int = 256,
+    label = "embed"
+
+    def __init__(self, weights, device: str | None = "auto", precision: str = "auto", batch_size: int = 256,
                  num_workers: int | None = None):
+        super().__init__(str(resolve_device(device)), precision, batch_size, num_workers)
         encoder, info = load_weights(weights)
-        dev = resolve_device(device)
         self.weights, self.info = Path(weights), info
-        self.model = encoder.to(dev)
+        self.model = encoder.to(self.device)
         self.image_size = info["image_size"]
         self.preprocess = _Resize(self.image_size, info["mean"], info["std"])
         self.name = f"simclr:{info['backbone']}"
-        self.device = dev
-        self._check(precision, batch_size, num_workers)
-
-    def _check(self, precision, batch_size, num_workers) -> None:
-        """OpenClipEncoder's option checks and worker cap, without its open_clip model lookups."""
-        if precision not in ("auto", "fp32", "fp16", "bf16"):
-            raise LraError(f"config key embed.options.precision: {precision!r}; use one of auto, fp32, fp16, bf16")
-        if int(batch_size) < 1:
-            raise LraError(f"config key embed.options.batch_size: {batch_size!r}; use a positive integer")
-        self.precision, self.batch_size = precision, int(batch_size)
-        self.num_workers = min(default_workers() if num_workers is None else int(num_workers), threads.get() - 1)
 
     @classmethod
-    def from_spec(cls, spec: str, weights=None, **options) -> "SimCLREncoder":
-        """`simclr[:<backbone>]` and the embed option `weights` (the pretrain stage's file)."""
+    def from_spec(cls, spec: str, weights=None, model_config=None, cache_dir=None, **options) -> "SimCLREncoder":
+        """`simclr[:<backbone>]` and the pretrain stage's weights file. Takes the embed options
+        device, precision, batch_size, num_workers; open_clip's model_config and cache_dir are
+        not its own (a grid's encoders share embed.options) and are ignored."""
         backbone = backbone_of(spec)
         unknown = sorted(set(options) - {"device", "precision", "batch_size", "num_workers"})
         if unknown:
             raise LraError(f"config key embed.options: unknown option(s) {', '.join(unknown)} for simclr; "
-                           "it takes weights, batch_size, num_workers, precision, device")
+                           "it takes batch_size, num_workers, precision, device")
         if weights is None or not Path(weights).is_file():
             raise LraError(f"encoder {spec}: no SimCLR weights file {weights!r}; the pretrain stage makes it "
-                           "(results/<dataset>/encoders/simclr-<backbone>.pt)")
+                           f"(lra pretrain; in the workflow {paths.ENCODER})")
         enc = cls(weights, **options)
         if enc.info["backbone"] != backbone:
             raise LraError(f"encoder {spec}: {weights} holds a {enc.info['backbone']} encoder, not {backbone}")
         return enc
 
-    def forward(self, images) -> np.ndarray:
-        with torch.inference_mode(), self._autocast():
-            h = self.model(images.to(self.device, non_blocking=True))
-        return F_.normalize(h.float(), dim=-1).cpu().numpy()
-
-    def encode(self, frame, skipped: list | None = None, progress=None) -> np.ndarray:
-        """L2-normalised float32 rows of `frame`'s images (NaN rows for skipped bad images)."""
-        from ..progress import progress as _progress
-
-        bar = progress or _progress(total=len(frame), desc=f"embed {self.name}", unit="images")
-        try:
-            return super().encode(frame, skipped, bar)
-        finally:
-            if progress is None:
-                bar.close()
+    def features(self, images):
+        return self.model(images)
 
     def state(self) -> dict:
-        """Which weights made the features (their digest): `lra infer` can check it has the same."""
+        """Which weights made the features: where they were read (as given) and their digest, so
+        `lra infer` rebuilds the same encoder and refuses weights that changed since."""
         return {"weights": str(self.weights), "digest": file_digest(self.weights)}

@@ -23,7 +23,7 @@ import torch
 from .readout import distance_to_one
 from .sample import predict
 from .config import TrainConfig
-from .train import candidates, train
+from .train import candidates, image_condition, train
 
 
 def confidence(y0: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -50,8 +50,9 @@ def round_config(cfg: TrainConfig, r: int) -> TrainConfig:
 
 
 def train_rounds(fp: np.ndarray, observed: np.ndarray, neighbor_rows: np.ndarray, num_classes: int, cfg: TrainConfig,
-                 val_fp=None, val_labels=None, log=print, checkpoint=None):
-    """`cfg.rounds` rounds of train → relabel → rebuild candidates → retrain.
+                 val_fp=None, val_labels=None, log=print, checkpoint=None, images=None, val_images=None):
+    """`cfg.rounds` rounds of train → relabel → rebuild candidates → retrain. `images`,
+    `val_images`: E_φ's images when it is an image network (lra.diffusion.train.train).
 
     Returns (model, schedule, history, labels): the last round's selected model, every round's
     history (records carry `round`), and the train labels the last round was trained on."""
@@ -66,10 +67,12 @@ def train_rounds(fp: np.ndarray, observed: np.ndarray, neighbor_rows: np.ndarray
                                           "history": history}
         cand, agree = candidates(labels, neighbor_rows, cfg.own_label)
         model, schedule, h = train(fp, cand, agree, num_classes, round_config(cfg, r), val_fp, val_labels, log,
-                                   init=state, checkpoint=checkpoint)
+                                   init=state, checkpoint=checkpoint, images=images, val_images=val_images)
         history = history + [{**rec, "round": r + 1} for rec in h]
         if r + 1 < cfg.rounds:
-            y0, _ = predict(model, schedule, torch.as_tensor(fp, device=next(model.parameters()).device), steps=cfg.ddim_steps)
+            device = next(model.parameters()).device
+            y0, _ = predict(model, schedule, torch.as_tensor(fp, device=device),
+                            image_condition(model, images, device, cfg.amp), steps=cfg.ddim_steps)
             labels = relabel(observed, y0, cfg.relabel_margin)
             log(f"round {r + 1}: {int((labels != observed).sum())} of {len(labels)} train labels relabelled")
             state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}

@@ -23,8 +23,11 @@ log = logging.getLogger("lra")
 
 
 def train(manifest, labels, feature_paths: list[str], neighbors_path, out, params: dict | None = None,
-          checkpoint_minutes: float = 5.0) -> dict:
+          checkpoint_minutes: float = 5.0, num_workers: int | None = None) -> dict:
     """Candidates from neighbours + observed labels → trained denoiser (model.pt, selected on val).
+    With an image network (`train.image_network`), E_φ trains on the manifest's images, decoded by
+    `num_workers` DataLoader processes (None: the job's threads but one), and model.pt's `images`
+    says how predict and infer must read new ones (lra.diffusion.image_network).
 
     Resumable: saves `train.ckpt` beside `out` every `checkpoint_minutes` and on SIGTERM (then
     exits non-zero); a rerun with the same inputs and params resumes from it, and it is removed
@@ -49,17 +52,27 @@ def train(manifest, labels, feature_paths: list[str], neighbors_path, out, param
     log.info("train: %d items, %d candidates each, %d classes, %d val items scored on %s labels, %d round(s)",
              len(train_ids), nb_rows.shape[1] + int(cfg.own_label), len(m.classes), len(val), cfg.select_on,
              cfg.rounds)
-    key = fingerprint({**params, "select_on": cfg.select_on, "classes": m.classes}, x, observed, nb_rows, val_labels)
+    images = val_images = record = None
+    if cfg.on_pixels:
+        from .image_network import train_images
+
+        images, val_images, record = train_images(m, cfg, num_workers)
+    pixels = {} if record is None else {"images": record}  # a features run's key and model.pt: as before
+    sources = () if record is None else (f.loc[f["split"] != "test", "source"].to_numpy(str),)
+    key = fingerprint({**params, "select_on": cfg.select_on, "classes": m.classes, **pixels}, x, observed, nb_rows,
+                      val_labels, *sources)
     with Checkpoint(checkpoint_path(out), key, checkpoint_minutes, log=log.info) as ckpt:
         model, _, history, relabelled = train_rounds(x[:len(train_ids)], observed, nb_rows, len(m.classes), cfg,
                                                      x[len(train_ids):] if len(val) else None, val_labels,
-                                                     log=log.info, checkpoint=ckpt)
+                                                     log=log.info, checkpoint=ckpt, images=images,
+                                                     val_images=val_images)
     changed = relabelled != observed
     state = {"state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
              **_plain({"hparams": model.hparams, "train_config": {**params, "select_on": cfg.select_on},
                        "classes": m.classes, "history": history, "selected_epoch": selected_epoch(history),
                        "encoder": features.encoder_info(feature_paths),
-                       "relabelled": {"ids": train_ids[changed].tolist(), "labels": relabelled[changed].tolist()}})}
+                       "relabelled": {"ids": train_ids[changed].tolist(), "labels": relabelled[changed].tolist()},
+                       **pixels})}
     with atomic_path(out) as tmp:
         torch.save(state, tmp)
     ckpt.remove()
@@ -123,10 +136,13 @@ def predict(manifest, feature_paths: list[str], model_path, out, params: dict | 
     batches, so chunking never changes a batch) into `<out>.chunks/`, each chunk keyed by the
     model file, the result-changing params and its rows' ids, draw keys and features; a rerun
     after a kill reuses the finished chunks. An item's draws depend only on its key
-    (`lra.diffusion.draws`), so the result is the same bytes, interrupted or not."""
+    (`lra.diffusion.draws`), so the result is the same bytes, interrupted or not. A run whose E_φ
+    is an image network (model.pt's `images`) reads every chunk's images as train read its own,
+    plain (lra.diffusion.image_network.condition)."""
     import torch
 
     from ..core.devices import resolve_device
+    from .image_network import condition
     from .sample import predict as sample
 
     p = PredictConfig.from_dict(params or {})
@@ -137,7 +153,8 @@ def predict(manifest, feature_paths: list[str], model_path, out, params: dict | 
     keys = item_keys(m)
     rows = -(-max(1, int(p.chunk_rows)) // p.batch_size) * p.batch_size
     starts = range(0, max(1, len(ids)), rows)
-    model, schedule, _ = load_model(model_path)  # a missing or damaged model fails here, clearly
+    model, schedule, state = load_model(model_path)  # a missing or damaged model fails here, clearly
+    record = state.get("images")  # E_φ on pixels: the images, read as train read them
     base = digest(file_digest(model_path), [p.ddim_steps, p.samples, p.eta, p.seed, p.batch_size], str(x.dtype))
     chunks = Chunks(out, [digest(base, ids[s:s + rows], keys[s:s + rows], x[s:s + rows]) for s in starts])
     todo = chunks.todo()
@@ -148,7 +165,8 @@ def predict(manifest, feature_paths: list[str], model_path, out, params: dict | 
     with progress(total=sum(len(ids[starts[i]:starts[i] + rows]) for i in todo), desc="predict", unit="items") as bar:
         for i in todo:
             s = slice(starts[i], starts[i] + rows)
-            y0, votes = sample(model, schedule, torch.as_tensor(x[s], device=dev), steps=p.ddim_steps,
+            fq = None if record is None else condition(model, record, m.frame.iloc[s], dev)
+            y0, votes = sample(model, schedule, torch.as_tensor(x[s], device=dev), fq, steps=p.ddim_steps,
                                batch_size=p.batch_size, samples=p.samples, eta=p.eta, seed=p.seed, keys=keys[s])
             chunks.write(i, prediction_table(ids[s], splits[s], y0, votes, p.samples, len(m.classes)))
             bar.update(len(ids[s]))

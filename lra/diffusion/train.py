@@ -50,16 +50,17 @@ def antithetic_timesteps(n: int, T: int, generator: torch.Generator) -> torch.Te
 
 
 def optimizer_step(step_fn, model, opt, schedule, fp, y_hat, w, t, eps, lr: float, grad_clip: float,
-                   use_amp: bool = False) -> torch.Tensor:
+                   use_amp: bool = False, fq=None) -> torch.Tensor:
     """One step on a batch whose labels ŷ, weights w, timesteps t and noise ε are drawn: diffuse
     one-hot(ŷ) to y_t, regress ε, weighted loss Σ w_i‖ε_i − ε̂_i‖²/C / Σ w_i, clip, Adam.
-    Returns the loss, detached and left on the device."""
+    `fq`: the batch's images when E_φ is an image network. Returns the loss, detached and left on
+    the device."""
     num_classes = eps.shape[1]
     y_t = schedule.q_sample(F_.one_hot(y_hat, num_classes).float(), t, eps)
     for group in opt.param_groups:
         group["lr"] = lr
     with torch.autocast(fp.device.type, dtype=torch.bfloat16, enabled=use_amp):
-        eps_hat = step_fn(y_t, t, fp.float())  # features may be kept float16
+        eps_hat = step_fn(y_t, t, fp.float(), fq)  # features may be kept float16
     per_item = ((eps - eps_hat.float()) ** 2).sum(dim=1) / num_classes
     loss = (w * per_item).sum() / w.sum()
     opt.zero_grad(set_to_none=True)
@@ -99,21 +100,28 @@ class Selection:
 
 def train(fp: np.ndarray, cand: np.ndarray, agree: np.ndarray, num_classes: int, cfg: TrainConfig,
           val_fp: np.ndarray | None = None, val_labels: np.ndarray | None = None, log=print,
-          init: dict | None = None, checkpoint: Checkpoint | None = None):
+          init: dict | None = None, checkpoint: Checkpoint | None = None, images=None, val_images=None):
     """Train a denoiser on train features `fp` with candidate labels; select a checkpoint by its
     validation accuracy against `val_labels` (observed labels unless clean ones are given), see
     `Selection`. With `checkpoint`, resume from its saved state and save at step and epoch
     boundaries (`lra.diffusion.checkpoint`): same results, interrupted or not. `init`: a state dict to
-    start from (a later relabelling round) instead of a fresh model.
+    start from (a later relabelling round) instead of a fresh model. With an image network
+    (`cfg.image_network`), `images` and `val_images` (lra.diffusion.image_network.Images, in the
+    rows of `fp` and `val_fp`) are what E_φ sees: augmented views in training, plain in val checks.
 
     Returns (model, schedule, history) with the selected weights loaded."""
     device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
     g = torch.Generator().manual_seed(cfg.seed)
     schedule = CosineSchedule(cfg.T).to(device)
-    model = Denoiser(num_classes, fp.shape[1], cfg.F, cfg.T, feature_scale=cfg.feature_scale).to(device)
+    model = Denoiser(num_classes, fp.shape[1], cfg.F, cfg.T, feature_scale=cfg.feature_scale,
+                     **image_network_args(cfg, images)).to(device)
     if init is not None:
         model.load_state_dict(init)
+    elif cfg.on_pixels and cfg.image_weights:
+        from .image_network import load_imagenet_weights
+
+        load_imagenet_weights(model, cfg.image_weights)
     step_fn = torch.compile(model) if cfg.compile and device.type == "cuda" else model
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     x = torch.as_tensor(fp, device=device)
@@ -147,6 +155,7 @@ def train(fp: np.ndarray, cand: np.ndarray, agree: np.ndarray, num_classes: int,
             perm, losses, first = torch.randperm(N, generator=g), [], 0
         # losses stay on the device: a per-step .item() would wait for the GPU every step
         last = min(per_epoch, total - (step - first))  # a fixed `steps` may end part-way through an epoch
+        pixels = None if images is None else images.train_batches(perm, first, last, B, cfg.seed, epoch, device)
         for b in range(first, last):
             idx = perm[b * B:(b + 1) * B]
             j = torch.randint(0, K, (len(idx),), generator=g)
@@ -155,7 +164,9 @@ def train(fp: np.ndarray, cand: np.ndarray, agree: np.ndarray, num_classes: int,
             eps = torch.randn(len(idx), num_classes, generator=g)
             idx, y_hat, w, t, eps = (v.to(device, non_blocking=True) for v in (idx, y_hat, w, t, eps))
             lr = lr_at(step, horizon, warmup, cfg.lr)
-            loss = optimizer_step(step_fn, model, opt, schedule, x[idx], y_hat, w, t, eps, lr, cfg.grad_clip, use_amp)
+            fq = None if pixels is None else next(pixels)
+            loss = optimizer_step(step_fn, model, opt, schedule, x[idx], y_hat, w, t, eps, lr, cfg.grad_clip, use_amp,
+                                  fq)
             losses.append(loss)
             step += 1
             if checkpoint is not None:
@@ -165,7 +176,7 @@ def train(fp: np.ndarray, cand: np.ndarray, agree: np.ndarray, num_classes: int,
             epoch_loss += value
         record = {"epoch": epoch, "loss": epoch_loss / len(losses)}
         if val_fp is not None and (epoch % cfg.eval_every == 0 or epoch == epochs):
-            acc = accuracy(model, schedule, val_fp, val_labels, cfg.ddim_steps, device)
+            acc = accuracy(model, schedule, val_fp, val_labels, cfg.ddim_steps, device, val_images, cfg.amp)
             record["val_accuracy"] = acc
             if selection.offer(acc, model):
                 record["selected"] = True
@@ -191,9 +202,33 @@ def training_length(cfg: TrainConfig, per_epoch: int) -> tuple[int, int, int, in
     return epochs, epochs * per_epoch, cfg.warmup_epochs * per_epoch, (cfg.lr_decay_epochs or epochs) * per_epoch
 
 
-def accuracy(model, schedule, fp: np.ndarray, labels: np.ndarray, steps: int, device) -> float:
-    y0, _ = predict(model, schedule, torch.as_tensor(fp, device=device), steps=steps)
+def accuracy(model, schedule, fp: np.ndarray, labels: np.ndarray, steps: int, device, images=None,
+             amp: bool = True) -> float:
+    y0, _ = predict(model, schedule, torch.as_tensor(fp, device=device), image_condition(model, images, device, amp),
+                    steps=steps)
     return float((read_out(y0).numpy() == labels).mean())
+
+
+def image_network_args(cfg: TrainConfig, images) -> dict:
+    """The Denoiser's image-network arguments: none for E_φ over the features (its model is built
+    exactly as before); else the network and image size, which need the images."""
+    if not cfg.on_pixels:
+        return {}
+    if images is None:
+        from ..core.errors import LraError
+
+        raise LraError(f"train.image_network {cfg.image_network} trains E_φ on the images: pass them (images=)")
+    return {"image_network": cfg.image_network, "image_size": images.size}
+
+
+def image_condition(model, images, device, amp: bool = True):
+    """The `fq` the sampler passes the denoiser: None over the features; for an image network,
+    BN(E_φ(x)) of every plain image, computed once (lra.diffusion.image_network.embed)."""
+    if images is None:
+        return None
+    from .image_network import embed
+
+    return embed(model, images, device, amp)
 
 
 def selected_epoch(history: list[dict]) -> int | None:

@@ -61,11 +61,12 @@ def peak_rss_mib() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def cpu_seconds() -> float:
-    """User + system CPU time of this process (all its threads) so far."""
+def cpu_seconds(who: str = "self") -> float:
+    """User + system CPU time of this process (all its threads) so far; `children`: of its ended
+    child processes (DataLoader workers decoding images) instead."""
     import resource
 
-    usage = resource.getrusage(resource.RUSAGE_SELF)
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN if who == "children" else resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
 
 
@@ -81,7 +82,9 @@ def main(argv: list[str] | None = None) -> int:
         if stage is not None:
             log.info("threads used: %s", threads.describe())
             # exact figures: Snakemake's benchmark files sample memory and CPU time only every 30 s after 15 s
-            log.info("lra %s: peak RSS %.0f MiB, CPU %.1f s", args.stage, peak_rss_mib(), cpu_seconds())
+            children = cpu_seconds("children")
+            workers = f" (+ {children:.1f} s in its worker processes)" if children >= 0.05 else ""
+            log.info("lra %s: peak RSS %.0f MiB, CPU %.1f s%s", args.stage, peak_rss_mib(), cpu_seconds(), workers)
     except Stopped as exc:  # SIGTERM/SIGINT: checkpoint saved; non-zero so SLURM and Snakemake rerun the job
         print(f"lra {args.stage}: {exc}", file=sys.stderr)
         return 128 + exc.signum

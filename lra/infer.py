@@ -6,7 +6,10 @@ features were made (`encoder`: the spec, its result-changing options, its fitted
 `predictions.parquet`'s metadata holds the predict parameters (ddim_steps, samples, eta, seed).
 The denoiser conditions on an item's features alone, so new images need no neighbour labels and
 no retraining: they are embedded exactly as the run's own were (same preprocessing, same
-statistics, rounded through the same storage dtype) and run through DDIM.
+statistics, rounded through the same storage dtype) and run through DDIM. A run whose E_φ is an
+image network (`train.image_network`, model.pt's `images`: network, size, normalisation) also
+reads each new image's pixels as its predict stage read its own (lra.diffusion.image_network);
+such a run refuses `--features`, vectors having no pixels.
 
 Each item's stochastic trajectories are drawn from keys of its absolute image path
 (`lra.diffusion.draws`), as the run's predict stage keys a folder dataset's items, so inferring
@@ -59,6 +62,7 @@ class Run:
     classes: list[str]
     encoder: dict | None  # spec, options, state, dtype; None: trained on a user's embeddings file
     predict: dict  # ddim_steps, samples, eta, seed
+    images: dict | None = None  # E_φ on pixels: how its images are read (network, size, mean, std, ...)
 
 
 def load_run(run_dir) -> Run:
@@ -80,7 +84,7 @@ def load_run(run_dir) -> Run:
               "eta": float(meta.get("eta", 0.0)),
               # older predictions lack the seed; the workflow samples with the run's (= train) seed
               "seed": int(meta.get("seed", state["train_config"].get("seed", 0)))}
-    return Run(run, model, schedule, list(state["classes"]), state["encoder"], params)
+    return Run(run, model, schedule, list(state["classes"]), state["encoder"], params, state.get("images"))
 
 
 def infer(run_dir, out, images=None, feature_file=None, device: str = "auto", batch_size: int = 4096,
@@ -93,6 +97,10 @@ def infer(run_dir, out, images=None, feature_file=None, device: str = "auto", ba
     if (images is None) == (feature_file is None):
         raise LraError("lra infer: give exactly one of --images (a CSV of image paths) or --features (a Parquet)")
     run = load_run(run_dir)
+    if run.images is not None and feature_file is not None:
+        raise LraError(f"{run.path}: this run's E_φ is a {run.images['network']} on {run.images['size']}×"
+                       f"{run.images['size']} images (train.image_network): it reads the pixels, which vectors "
+                       "do not have; give the images with --images CSV")
     if images is not None:
         enc = encoder(run, device)
         rows = read_images(images)
@@ -111,7 +119,8 @@ def infer(run_dir, out, images=None, feature_file=None, device: str = "auto", ba
             if x.shape[1] != run.model.hparams["feature_dim"]:
                 raise LraError(f"{feature_file or images}: features of {x.shape[1]} values, the run's model takes "
                                f"{run.model.hparams['feature_dim']}; use vectors from the run's own encoder")
-            table = predict(run, x, np.asarray(keys, str), device, batch_size)
+            fq = None if run.images is None else image_condition(run, names.index, keys, device, images)
+            table = predict(run, x, np.asarray(keys, str), device, batch_size, fq)
             table.insert(0, column, np.asarray(names))
             table.to_csv(tmp, mode="a", header=not done, index=False)
             tables.append(table)
@@ -170,6 +179,22 @@ def embed(enc, rows: pd.DataFrame, dtype: str, csv) -> np.ndarray:
     return x.astype(dtype, copy=False)
 
 
+def image_condition(run: Run, index, sources, device: str, csv):
+    """BN(E_φ(x)) of new images for a run whose E_φ reads pixels: read exactly as predict reads the
+    run's own (lra.diffusion.image_network.condition). An unreadable image names its CSV line."""
+    from .core.devices import resolve_device
+    from .data.images import BadImage
+    from .diffusion.image_network import condition
+
+    frame = pd.DataFrame({"id": np.asarray(index).astype(str), "source": np.asarray(sources, str)},
+                         index=np.asarray(index))
+    try:
+        return condition(run.model, run.images, frame, resolve_device(device), what="the images to infer")
+    except BadImage as bad:
+        line = f" line {bad.row + 2}" if bad.row is not None else ""
+        raise LraError(f"{csv}{line}: image {bad.source} {bad.reason}; replace the file or remove its row") from None
+
+
 def _random_weights(spec: str) -> bool:
     """open_clip:<model>:none builds fresh random weights on every call (tests and benchmarks only)."""
     from .embed.clip import RANDOM
@@ -191,8 +216,10 @@ def read_vectors(path) -> tuple[np.ndarray, np.ndarray]:
     return ids, features.load([str(path)], ids)
 
 
-def predict(run: Run, x: np.ndarray, keys: np.ndarray, device: str = "auto", batch_size: int = 4096) -> pd.DataFrame:
-    """DDIM on features `x` with the run's parameters; draws keyed like the run's own items."""
+def predict(run: Run, x: np.ndarray, keys: np.ndarray, device: str = "auto", batch_size: int = 4096,
+            fq=None) -> pd.DataFrame:
+    """DDIM on features `x` with the run's parameters; draws keyed like the run's own items. `fq`:
+    the images' BN(E_φ(x)) when the run's E_φ reads pixels (`image_condition`)."""
     import torch
 
     from .core.devices import resolve_device
@@ -203,7 +230,7 @@ def predict(run: Run, x: np.ndarray, keys: np.ndarray, device: str = "auto", bat
     run.model.to(dev)
     run.schedule.to(dev)
     p = run.predict
-    y0, votes = sample(run.model, run.schedule, torch.as_tensor(x, device=dev), steps=p["ddim_steps"],
+    y0, votes = sample(run.model, run.schedule, torch.as_tensor(x, device=dev), fq, steps=p["ddim_steps"],
                        batch_size=batch_size, samples=p["samples"], eta=p["eta"], seed=p["seed"],
                        keys=item_keys(keys))
     return describe(y0.numpy(), None if votes is None else votes.numpy(), p["samples"], run.classes)

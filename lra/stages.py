@@ -25,6 +25,17 @@ def _json(text: str):
         raise argparse.ArgumentTypeError(f"not valid JSON: {exc}") from None
 
 
+def _workers(text: str) -> int | None:
+    """--num-workers: a count of processes, or `auto` (the job's threads but one, at most 8)."""
+    import argparse
+
+    if text == "auto":
+        return None
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number of processes (0: the main process) or auto")
+    return int(text)
+
+
 @dataclass(frozen=True)
 class Arg:
     """One command-line argument: argparse's flags and options; its dest is the function's keyword."""
@@ -110,7 +121,9 @@ TABLE = (
         path("--manifest"), path("--labels"), path("--neighbors", "neighbors_path"), path("--out"), features(),
         params("train hyperparameters as JSON (lra.diffusion.config.TrainConfig)"),
         arg("--checkpoint-minutes", type=float, default=5.0,
-            help="save train.ckpt beside --out this often (0: only on SIGTERM); a rerun resumes from it")),
+            help="save train.ckpt beside --out this often (0: only on SIGTERM); a rerun resumes from it"),
+        arg("--num-workers", type=_workers, default=None,
+            help="image_network on pixels: DataLoader processes decoding images (default: threads - 1, at most 8)")),
         libraries=("torch",)),
     Stage("predict", "lra.diffusion.stage:predict", "DDIM predictions for every item", (
         path("--manifest"), path("--model", "model_path"), path("--out"), features(),

@@ -4,11 +4,13 @@ rule train:
         labels=paths.LABELS,
         features=feature_files,
         neighbors=paths.NEIGHBORS,
+        weights=lw.image_weights(config),
     output:
         paths.MODEL,
     params:
         train=lambda w: lw.train_params(config, w.method, w.seed),
         checkpoint_minutes=lw.Untracked(lw.train_run_key(config, "checkpoint_minutes")),
+        num_workers=lw.Untracked(lw.train_workers(config)),
         code=lw.code_version("train"),
     threads: config["threads"]
     log:
@@ -22,6 +24,7 @@ rule train:
     shell:
         "exec python -m lra train --manifest {input.manifest} --labels {input.labels} --features {input.features}"
         " --neighbors {input.neighbors} --params {params.train:q} --checkpoint-minutes {params.checkpoint_minutes}"
+        " --num-workers {params.num_workers}"
         " --threads {threads} --out {output} 2> {log}"
 
 

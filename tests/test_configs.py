@@ -20,12 +20,25 @@ def _snakemake_n(tmp_path, *args):
                           capture_output=True, text=True, timeout=120)
 
 
+# E_φ of each config: the published choice (animal10n: ours, the paper has none)
+IMAGE_NETWORK = {"cifar10-pmd35": ("resnet34", 32), "cifar100-pmd35": ("resnet34", 32), "animal10n": ("resnet34", 64),
+                 "food101n": ("resnet50", 224), "clothing1m": ("resnet50", 224), "webvision": ("resnet50", 224)}
+
+
 @pytest.mark.parametrize("config", CONFIGS, ids=[c.stem for c in CONFIGS])
 def test_paper_config_plans(config, tmp_path):
     cfg = yaml.safe_load(config.read_text())
     assert cfg["encoder"] == "open_clip:ViT-L-14:openai"
-    assert {"cifar10-pmd35": 10, "cifar100-pmd35": 10, "food101n": 10, "clothing1m": 20, "webvision": 50}[config.stem] == cfg["knn_k"]
+    assert {"cifar10-pmd35": 10, "cifar100-pmd35": 10, "food101n": 10, "clothing1m": 20, "webvision": 50,
+            "animal10n": 10}[config.stem] == cfg["knn_k"]
+    assert (cfg["train"]["image_network"], cfg["train"]["image_size"]) == IMAGE_NETWORK[config.stem]
     assert not Path(cfg["dataset"]["root"]).exists()  # the dry run must not need the data
+    weights = cfg["train"].get("image_weights")
+    if weights:  # ImageNet weights at 224: the user's local file, checked before any job runs
+        r = _snakemake_n(tmp_path, "--configfile", str(config))
+        assert r.returncode != 0 and f"config key train.image_weights: no file {weights!r}" in r.stdout + r.stderr
+        (tmp_path / weights).parent.mkdir(parents=True)
+        (tmp_path / weights).write_bytes(b"stands in for torchvision's file")
     r = _snakemake_n(tmp_path, "--configfile", str(config))
     assert r.returncode == 0, r.stdout + r.stderr
     assert "embed" in r.stdout and "data" in r.stdout

@@ -4,7 +4,7 @@ SimCLR (lra.embed.simclr) trains on the train split's images (no labels); after 
 by --probe (and the last) the train and test images are encoded with the encoder as it is then
 (un-augmented, eval mode), and the k=10 vote of the clean labels is scored two ways: leave-one-out
 over the train split (each train image voted by its 10 nearest other train images) and train→test.
-Pixels (lra.encoders.PixelsEncoder at the sizes given) are scored the same way.
+Pixels (lra.embed.encoders.PixelsEncoder at the sizes given) are scored the same way.
 
     PYTHONPATH=. nice -n 10 python bench/simclr.py --dataset glyphs --epochs 15 --threads 2
 
@@ -28,7 +28,7 @@ def main() -> None:
     p.add_argument("--dataset", choices=("glyphs", "digits"), default="glyphs")
     p.add_argument("--variants", type=int, default=4, help="glyphs: random variants per letter and font")
     p.add_argument("--seed", type=int, default=0, help="the split's seed (and SimCLR's)")
-    p.add_argument("--params", default="{}", help="SimCLR config as JSON (lra.embed.simclr.SimCLRConfig)")
+    p.add_argument("--params", default="{}", help="SimCLR config as JSON (lra.embed.config.SimCLRConfig)")
     p.add_argument("--epochs", type=int, default=None, help="shorthand for params.epochs")
     p.add_argument("--probe", default="", help="comma-separated epochs to score besides the last")
     p.add_argument("--pixels", default="8,12,32", help="pixel sizes to score")
@@ -37,16 +37,18 @@ def main() -> None:
     p.add_argument("--out", default=None, help="append a JSON line of the results here")
     args = p.parse_args()
 
-    from lra import threads
+    from lra.core import threads
 
     threads.apply(args.threads, ("torch",))
     import numpy as np
     import torch
 
-    from lra import datasets
-    from lra.baselines import knn_vote
-    from lra.encoders import PixelsEncoder
+    from lra.data import datasets
+    from lra.data.images import open_image
     from lra.embed import simclr
+    from lra.embed.config import SimCLRConfig
+    from lra.embed.encoders import PixelsEncoder
+    from lra.score.baselines import knn_vote
 
     root = Path(args.root)
     if args.dataset == "glyphs":
@@ -83,9 +85,9 @@ def main() -> None:
     params = json.loads(args.params)
     if args.epochs is not None:
         params["epochs"] = args.epochs
-    cfg = simclr.SimCLRConfig.from_dict(params)
+    cfg = SimCLRConfig.from_dict(params)
     probes = {int(e) for e in args.probe.split(",") if e} | {cfg.epochs}
-    images = torch.stack([simclr.load_pixels(s, cfg.image_size) for s in f["source"]])
+    images = torch.stack([simclr.Resize(cfg.image_size)(open_image(s)) for s in f["source"]])
     scores, times = {}, []
     clock = {"wall": time.monotonic(), "cpu": _cpu()}
 

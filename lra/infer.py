@@ -152,9 +152,10 @@ def encoder(run: Run, device: str = "auto"):
                        "saved, so new images cannot be embedded as its own were; use a pretrained tag or a "
                        "checkpoint file as the encoder")
     options = dict(record["options"])
-    if record["spec"].startswith("open_clip:"):
+    if record["spec"].startswith(("open_clip:", "simclr")):
         options["device"] = device
-    enc = encoders.get(record["spec"], **options)
+    weights = run_weights(run) if encoders.needs_weights(record["spec"]) else None
+    enc = encoders.get(record["spec"], weights, **options)
     if hasattr(enc, "load_state"):
         if not record["state"]:
             raise LraError(f"{run.path}: the run's {record['spec']} features were embedded by an lra that did not "
@@ -162,6 +163,32 @@ def encoder(run: Run, device: str = "auto"):
                            "snakemake --cores all reruns its embed and train)")
         enc.load_state(record["state"])
     return enc
+
+
+def run_weights(run: Run) -> Path:
+    """The weights file a simclr run's features were embedded with, checked against the digest
+    they recorded: where it was read (absolute, or relative to the working directory), else the
+    same path under the working directory of the run's results tree (infer run from elsewhere)."""
+    from .core.chunks import file_digest
+
+    spec, state = run.encoder["spec"], run.encoder["state"]
+    if not state.get("weights") or not state.get("digest"):
+        raise LraError(f"{run.path}: the run's {spec} features do not record their weights file; re-embed and "
+                       "retrain (snakemake --cores all)")
+    recorded = Path(state["weights"])
+    places = [recorded] + ([paths.workdir(run.path) / recorded] if not recorded.is_absolute() else [])
+    found = next((p for p in places if p.is_file()), None)
+    if found is None:
+        raise LraError(f"{run.path}: the run's {spec} features were embedded with the weights file {recorded}, "
+                       f"which is missing (looked for {' and '.join(map(str, dict.fromkeys(places)))}); restore it, "
+                       "or rerun the workflow (snakemake --cores all: pretrain writes it again, and the run's "
+                       "stages rerun on it)")
+    if file_digest(found) != state["digest"]:
+        raise LraError(f"{found}: these weights changed since the run's {spec} features were embedded (digest "
+                       f"{file_digest(found)}, the run's {state['digest']}), so new images would not be embedded "
+                       "as the run's own were; restore the run's weights file, or rerun the workflow "
+                       "(snakemake --cores all) to retrain the run on the new weights")
+    return found
 
 
 def embed(enc, rows: pd.DataFrame, dtype: str, csv) -> np.ndarray:

@@ -3,8 +3,9 @@
 The grid of runs is the product of every list-valued run key: `method`, `encoder`, `noise`,
 `knn_k` and `seed` each take one value or a list. A seed list re-seeds the noise draw, training,
 sampling and the baselines; the data split is drawn once per dataset (`dataset.split_seed`,
-default the first seed), so every seed of a grid scores the same test items. Every path comes
-from `lra.core.paths`.
+default the first seed), so every seed of a grid scores the same test items, and a simclr
+encoder is trained once per dataset with that seed, so every seed sees the same features. Every
+path comes from `lra.core.paths`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from .core import paths
 from .core.errors import LraError
 from .data.manifest import dataset_name as _dataset_name
 from .diffusion import config as hyper
-from .embed.encoders import slug
+from .embed import config as simclr_config
+from .embed import encoders as embed_encoders
 from .report import GRID_FIGURES, OVERVIEW_FIGURES, RUN_FIGURES
 from .stages import code_version  # noqa: F401  (rule params: code=lw.code_version("<stage>"))
 
@@ -38,10 +40,19 @@ def is_embeddings(config: dict) -> bool:
 
 
 def encoders(config: dict) -> dict[str, str]:
-    """Path-safe encoder names → encoder specs. An embeddings dataset has one: `given`."""
+    """Path-safe encoder names → encoder specs, each checked (an unknown kind or SimCLR backbone
+    fails here, naming the key). An embeddings dataset has one: `given`."""
+    specs = [str(spec) for spec in as_list(config["encoder"])]
     if is_embeddings(config):
+        trained = [spec for spec in specs if embed_encoders.needs_weights(spec)]
+        if trained:
+            raise LraError(f"config key encoder: {trained[0]} trains an encoder on the dataset's images, and a dataset "
+                           "of kind embeddings has none (its vectors are the features); leave encoder out, or give "
+                           "the images as a dataset of kind folder")
         return {"given": "given"}
-    return {slug(spec): spec for spec in as_list(config["encoder"])}
+    for spec in specs:
+        embed_encoders.check(spec)
+    return {embed_encoders.slug(spec): spec for spec in specs}
 
 
 def seeds(config: dict) -> list[int]:
@@ -179,6 +190,32 @@ def feature_files(config: dict, dataset: str, encoder: str) -> list[str]:
     if is_embeddings(config):
         return [str(Path(config["dataset"]["path"]).expanduser().resolve())]
     return [paths.FEATURES.format(dataset=dataset, encoder=encoder, shard=s) for s in shard_names(config)]
+
+
+def encoder_weights(config: dict, dataset: str, encoder: str) -> list[str]:
+    """The weights file an encoder is embedded with (simclr: the pretrain stage's), else none."""
+    if is_embeddings(config) or not embed_encoders.needs_weights(encoders(config)[encoder]):
+        return []
+    return [paths.ENCODER.format(dataset=dataset, encoder=encoder)]
+
+
+def pretrain_params(config: dict, spec: str) -> str:
+    """The pretrain rule's tracked params, as JSON: the user's `pretrain:` keys over the backbone's
+    defaults (lra.embed.config), with the device and the dataset's split seed: the encoder is
+    made once per dataset, like its features, so every run seed of a grid shares it."""
+    return as_json(simclr_config.pretrain_params(simclr_config.backbone_of(spec), config.get("pretrain"),
+                                                 split_seed(config), config["device"]))
+
+
+def pretrain_run_args(config: dict) -> str:
+    """The pretrain command's options that change how the job runs, not the weights (never rerun
+    it): checkpoint_minutes and num_workers of the `pretrain:` block, embed.options.bad_images."""
+    keys = simclr_config.RUN_KEYS
+    block = {**keys, **{k: v for k, v in (config.get("pretrain") or {}).items() if k in keys}}
+    args = f"--checkpoint-minutes {block['checkpoint_minutes']}"
+    if block["num_workers"] is not None:
+        args += f" --num-workers {int(block['num_workers'])}"
+    return args + f" --bad-images {config['embed'].get('options', {}).get('bad_images', 'fail')}"
 
 
 def embed_options(config: dict) -> dict:

@@ -24,7 +24,7 @@ def test_slurm_profile_requests_per_rule():
     p = load("slurm")
     assert p["executor"] == "slurm"
     res = p["set-resources"]
-    for rule in ("embed", "train", "predict"):
+    for rule in ("pretrain", "embed", "train", "predict"):
         assert res[rule].get("gpu") == 1 or res[rule].get("gres") == "gpu:1", rule
     for rule in ("index", "neighbors", "score"):
         assert res[rule]["mem_mb"] > 0 and res[rule]["runtime"] > 0, rule
@@ -44,6 +44,7 @@ def test_local_cluster_profile_checks_status_with_squeue():
 def test_slurm_profile_resubmits_and_warns_train_before_its_time_limit():
     p = load("slurm")
     assert p["slurm-requeue"] is True and p["retries"] >= 1
-    extra = p["set-resources"]["train"]["slurm_extra"].strip("'\"")
-    # the job's steps get SIGTERM (lra runs in the plugin's srun step); B: would signal only the batch shell
-    assert extra.startswith("--signal=TERM@") and "B:" not in extra
+    for rule in ("train", "pretrain"):  # the two training loops that checkpoint on SIGTERM
+        extra = p["set-resources"][rule]["slurm_extra"].strip("'\"")
+        # the job's steps get SIGTERM (lra runs in the plugin's srun step); B: would signal only the batch shell
+        assert extra.startswith("--signal=TERM@") and "B:" not in extra, rule

@@ -156,6 +156,7 @@ def test_bad_images_stop_the_run_naming_the_row_or_are_left_out(shapes, tmp_path
     broken.loc[5, "source"] = str(tmp_path / "broken.png")
     with pytest.raises(BadImage, match="manifest row 5 \\(id s5\\)"):
         simclr.pretrain(broken, tmp_path / "a.pt", {**PARAMS, "epochs": 1})
+    assert not list(tmp_path.glob("*a.pt*"))  # nothing half-written
     state = simclr.pretrain(broken, tmp_path / "b.pt", {**PARAMS, "epochs": 1}, bad_images="skip")
     assert state["images"] == 47 and state["skipped"] == ["s5"]
 

@@ -39,7 +39,13 @@ def test_each_stage_covers_its_own_code_and_not_the_others():
     for stage in ("data", "noise", "embed", "index", "neighbors", "score", "summary"):
         assert not reached(stage) & DIFFUSION, stage
     assert "lra.diffusion.readout" in reached("score")  # top-5 ranks classes as predict reads them out
-    assert {"lra.embed.clip", "lra.data.images", "lra.embed.encoders"} <= reached("embed")
+    assert {"lra.embed.clip", "lra.data.images", "lra.embed.encoders", "lra.embed.simclr"} <= reached("embed")
+    # SimCLR's training is pretrain's own: embed only loads its weights, train never sees it
+    assert {"lra.embed.augment", "lra.embed.backbones", "lra.core.training"} <= reached("pretrain")
+    assert not {"lra.embed.augment", "lra.core.training"} & reached("embed")
+    assert not {"lra.embed.simclr", "lra.embed.augment"} & reached("train")
+    simclr = {name for module, name in versions.closure(STAGES["embed"].target) if module == "lra.embed.simclr"}
+    assert "SimCLREncoder" in simclr and not {"train", "pretrain", "nt_xent"} & simclr
     assert "lra.retrieval.knn" in reached("index") and "lra.retrieval.knn" in reached("neighbors")
     assert "lra.retrieval.knn" not in reached("train") | reached("data")
     assert {"lra.score.baselines", "lra.score.metrics"} <= reached("score") and "lra.report.summary" in reached("summary")
@@ -92,7 +98,8 @@ def test_a_code_edit_changes_exactly_the_stages_that_run_it(package):
     assert changed(package, lambda: train_py.write_text(
         train_py.read_text().replace("torch.cat([half, T - 1 - half])", "torch.cat([half, (T - 1) - half])"))) == {"train"}
     assert changed(package, lambda: training_py.write_text(  # the schedule every training loop follows
-        training_py.read_text().replace("return peak * (step + 1) / warmup", "return peak * (step + 1.0) / warmup"))) == {"train"}
+        training_py.read_text().replace("return peak * (step + 1) / warmup", "return peak * (step + 1.0) / warmup"))) == {
+        "train", "pretrain"}
     # nprobe is stored in the index: neighbors reads it from there (and reruns after index anyway)
     assert changed(package, lambda: knn_py.write_text(
         knn_py.read_text().replace("NPROBE = 32", "NPROBE = 64"))) == {"index"}

@@ -7,6 +7,8 @@ are relative to the working directory (`snakemake -d`).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 RESULTS = "results"
 LOGS = "logs"
 
@@ -49,6 +51,14 @@ def log(stage: str, key: str = "{dataset}") -> str:
 def bench(stage: str, key: str = "{dataset}") -> str:
     """The job's Snakemake benchmark file, beside its log."""
     return log(stage, key).removesuffix(".log") + ".bench.tsv"
+
+
+def workdir(run_dir) -> Path:
+    """The working directory a run folder's results tree lies in (the folder holding `results/`),
+    for paths relative to it (`-d` of the snakemake that made the run)."""
+    run = Path(run_dir).resolve()
+    depth = RUN.count("/")  # results/{dataset}/runs/<method>/<encoder>/<noise>/k<k>/seed<seed>
+    return run.parents[depth] if len(run.parents) > depth else run
 
 
 def run_layout() -> str:

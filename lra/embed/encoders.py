@@ -1,4 +1,7 @@
-"""Image encoders f_p: images → feature vectors.
+"""Image encoders f_p: images → feature vectors, and the registry of their specs (`get`).
+
+`pixels[:<size>]` (here), `open_clip:<model>:<pretrained>` (lra.embed.clip) and
+`simclr[:<backbone>]` (lra.embed.simclr, weights from the pretrain stage).
 
 `pixels[:<size>]` resizes to size×size RGB, flattens, standardises each dimension with the
 train split's mean and standard deviation, and L2-normalises: a pretrained-free baseline
@@ -12,8 +15,9 @@ import re
 import numpy as np
 
 from ..core.errors import LraError
-from ..data.images import BadImage, open_image
 from ..core.progress import progress as _progress
+from ..data.images import BadImage, open_image
+from .config import backbone_of
 
 
 def slug(spec: str) -> str:
@@ -91,15 +95,37 @@ def _unpack(text: str) -> np.ndarray:
     return np.frombuffer(base64.b64decode(text), "<f4").astype(np.float32)
 
 
-def get(spec: str, **options):
-    """The encoder named by a config spec."""
+def check(spec: str) -> str:
+    """The encoder's kind (pixels, open_clip, simclr), after the checks that need no model: an
+    unknown kind, a pixels size that is not a number, an unknown SimCLR backbone. lra.workflow calls
+    it at DAG build, so such a spec fails before any job runs."""
     name, _, rest = spec.partition(":")
     if name == "pixels":
         if rest and not rest.isdigit():
             raise LraError(f"config key encoder: {spec!r}: pixels takes an integer size, e.g. pixels:32")
-        return PixelsEncoder(int(rest) if rest else 32)
-    if name == "open_clip":
-        from .clip import OpenClipEncoder
+    elif name == "simclr":
+        backbone_of(spec)
+    elif name != "open_clip":
+        raise LraError(f"config key encoder: unknown encoder {spec!r}; use pixels[:<size>], "
+                       "open_clip:<model>:<pretrained> or simclr[:<backbone>]")
+    return name
 
-        return OpenClipEncoder.from_spec(rest, **options)
-    raise LraError(f"config key encoder: unknown encoder {spec!r}; use pixels[:<size>] or open_clip:<model>:<pretrained>")
+
+def needs_weights(spec: str) -> bool:
+    """An encoder trained on the dataset (simclr) by the pretrain stage, whose weights embed reads."""
+    return spec.partition(":")[0] == "simclr"
+
+
+def get(spec: str, weights=None, **options):
+    """The encoder named by a config spec; `weights`: simclr's file from the pretrain stage."""
+    kind = check(spec)
+    if kind == "pixels":
+        rest = spec.partition(":")[2]
+        return PixelsEncoder(int(rest) if rest else 32)
+    if kind == "simclr":
+        from .simclr import SimCLREncoder
+
+        return SimCLREncoder.from_spec(spec, weights, **options)
+    from .clip import OpenClipEncoder
+
+    return OpenClipEncoder.from_spec(spec.partition(":")[2], **options)

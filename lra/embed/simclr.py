@@ -75,7 +75,7 @@ class SimCLR(nn.Module):
 
 # --- images ------------------------------------------------------------------------------------
 
-class _Resize:
+class Resize:
     """Manifest image → (3, S, S) in [0, 1] (bicubic, as pixels:<size>), normalised when given mean
     and std: the views' start, and embed's preprocessing."""
 
@@ -96,7 +96,7 @@ class _Views(torch.utils.data.Dataset):
     def __init__(self, frame, size: int, operations: tuple, mean, std, seed: int):
         self.sources, self.rows = frame["source"].tolist(), frame.index.tolist()
         self.ids = frame["id"].astype(str).tolist()
-        self.resize, self.operations, self.seed, self.epoch = _Resize(size), operations, seed, 1
+        self.resize, self.operations, self.seed, self.epoch = Resize(size), operations, seed, 1
         self.mean, self.std = torch.tensor(mean)[:, None, None], torch.tensor(std)[:, None, None]
 
     def __len__(self) -> int:
@@ -114,7 +114,7 @@ def statistics(frame, size: int, skipped: list | None, workers: int) -> tuple[li
     `skipped` list) before any training."""
     ok = np.ones(len(frame), bool)
     s1, s2, n = np.zeros(3), np.zeros(3), 0
-    loader = image_loader(frame, _Resize(size), size, 256, workers if len(frame) > 256 else 0)
+    loader = image_loader(frame, Resize(size), size, 256, workers if len(frame) > 256 else 0)
     with progress(total=len(frame), desc="simclr: image statistics", unit="images") as bar:
         for x, pos, bad in readable_batches(loader, frame, skipped):
             ok[pos[bad]] = False
@@ -160,11 +160,9 @@ def train(frame, cfg: SimCLRConfig, checkpoint=None, skipped: list | None = None
     use_amp = cfg.amp and device.type == "cuda"
     log(f"simclr {cfg.backbone}: {N} images, {per_epoch} steps of {B} an epoch, {cfg.epochs} epochs, "
         f"{sum(p.numel() for p in model.encoder.parameters()):,} encoder weights, on {device}, {workers} worker(s)")
-    start, history, step = Position(), [], 0
     resumed = checkpoint.resume(model, opt, g, None) if checkpoint is not None else None
-    if resumed is not None:
-        start, history = resumed
-        step = start.step
+    start, history = resumed or (Position(), [])  # where the loop is: a checkpoint's place, or the start
+    step = start.step
 
     def snapshot(position: Position) -> dict:
         return training_state(model, opt, g, None, history, position)
@@ -266,7 +264,7 @@ class SimCLREncoder(BatchedEncoder):
         self.weights, self.info = Path(weights), info
         self.model = encoder.to(self.device)
         self.image_size = info["image_size"]
-        self.preprocess = _Resize(self.image_size, info["mean"], info["std"])
+        self.preprocess = Resize(self.image_size, info["mean"], info["std"])
         self.name = f"simclr:{info['backbone']}"
 
     @classmethod

@@ -1,4 +1,6 @@
-"""The embed stage: a manifest → one feature shard (lra.core.features), resumable chunk by chunk."""
+"""The embed family's stages on files: pretrain (a manifest's train images → a SimCLR encoder's
+weights file, for `encoder: simclr`) and embed (a manifest → one feature shard, lra.core.features,
+resumable chunk by chunk)."""
 
 from __future__ import annotations
 
@@ -9,12 +11,13 @@ import numpy as np
 import pandas as pd
 
 from ..core import features
-from ..core.chunks import Chunks, digest
+from ..core.chunks import Chunks, digest, file_digest
 from ..core.errors import LraError
 from ..core.files import atomic_path, read_schema
 from ..core.progress import progress
 from ..data.stage import load_manifest
 from . import encoders
+from .config import RUN_KEYS, backbone_of
 
 log = logging.getLogger("lra")
 
@@ -25,8 +28,34 @@ SPEED_OPTIONS = ("batch_size", "num_workers", "device")
 LOOKUP_OPTIONS = ("cache_dir",)
 
 
+def pretrain(manifest, encoder: str, out, params: dict | None = None, checkpoint_minutes: float = 5.0,
+             num_workers: int | None = None, bad_images: str = "fail") -> dict:
+    """The train split's images of `manifest` (no labels) → the weights file `out` of the SimCLR
+    encoder `encoder` (`simclr[:<backbone>]`), which embed then reads (`weights`).
+
+    `params`: lra.embed.config.SimCLRConfig's keys but the backbone (the spec's). `num_workers`
+    (DataLoader workers making the views) and `checkpoint_minutes` change how fast it runs, not
+    the weights. Resumable like train: `<out>.ckpt` every `checkpoint_minutes` and on SIGTERM,
+    then exit 128 + the signal; a rerun continues and writes the same bytes (on CPU).
+    `bad_images`: fail (stop at the first unreadable train image, naming it) or skip (train
+    without it)."""
+    from .simclr import pretrain as train_simclr
+
+    backbone = backbone_of(encoder)
+    m = load_manifest(manifest)
+    if m.meta["kind"] == "embeddings":
+        raise LraError(f"{manifest}: dataset kind 'embeddings' has no images to train a SimCLR encoder on; "
+                       "use its vectors as they are (no encoder)")
+    clashing = sorted({"backbone", *RUN_KEYS} & set(params or {}))
+    if clashing:
+        raise LraError(f"lra pretrain: --params sets {', '.join(clashing)}; the backbone comes from --encoder, "
+                       "num_workers and checkpoint_minutes from their own options")
+    run = {"backbone": backbone, "num_workers": num_workers}
+    return train_simclr(m.frame, out, {**(params or {}), **run}, checkpoint_minutes, bad_images)
+
+
 def embed(manifest, encoder: str, out, shard: int = 0, num_shards: int = 1, dtype: str = "float32",
-          chunk_rows: int = 8192, bad_images: str = "fail", **options) -> dict:
+          chunk_rows: int = 8192, bad_images: str = "fail", weights=None, **options) -> dict:
     """manifest → features/{encoder}/part-{shard}.parquet for one contiguous block of rows.
 
     Resumable: rows are embedded `chunk_rows` at a time and each chunk is written atomically into
@@ -38,6 +67,10 @@ def embed(manifest, encoder: str, out, shard: int = 0, num_shards: int = 1, dtyp
     `bad_images`: `fail` stops at the first unreadable image, naming row and file; `skip` leaves
     such items out of the part, lists them (id, source, reason) in the part's metadata and in
     `part-{shard}.skipped.tsv` next to it, and the later stages drop them from the manifest.
+
+    `weights`: a simclr encoder's file from the pretrain stage. Its digest is part of every
+    chunk's key, and the part's metadata records it with the path (`encoder_state`), so
+    `lra infer` rebuilds the same encoder and refuses weights that changed since.
     """
     if bad_images not in BAD_IMAGE_POLICIES:
         raise LraError(f"config key embed.options.bad_images: {bad_images!r}; use fail or skip")
@@ -52,14 +85,18 @@ def embed(manifest, encoder: str, out, shard: int = 0, num_shards: int = 1, dtyp
     block = np.array_split(np.arange(len(m.frame)), num_shards)[shard]
     starts = list(range(0, len(block), int(chunk_rows)))
     rows = [m.frame.iloc[block[s:s + chunk_rows]] for s in starts]
-    base = chunk_key(m.frame, encoder, {**options, "bad_images": bad_images})
+    if encoders.needs_weights(encoder) and (weights is None or not Path(weights).is_file()):
+        raise LraError(f"lra embed: encoder {encoder} needs --weights, the weights file the pretrain stage writes"
+                       + (f"; {weights} is not there" if weights is not None else ""))
+    base = chunk_key(m.frame, encoder, {**options, "bad_images": bad_images},
+                     file_digest(weights) if weights is not None else None)
     chunks = Chunks(out, [digest(base, i, *_identity(r)) for i, r in enumerate(rows)])  # clears partial writes
     todo = chunks.todo()
     log.info("embed %s shard %d/%d: %d rows in %d chunk(s), %d to compute", encoder, shard, num_shards,
              len(block), len(starts), len(todo))
     skip = bad_images == "skip"
     if todo:
-        enc = encoders.get(encoder, **options)
+        enc = encoders.get(encoder, weights, **options)
         if hasattr(enc, "fit"):
             enc.fit(m.frame, [] if skip else None)
         bar = progress(total=sum(len(rows[i]) for i in todo), desc=f"embed {encoder}", unit="images")
@@ -74,7 +111,7 @@ def embed(manifest, encoder: str, out, shard: int = 0, num_shards: int = 1, dtyp
                          {"skipped": bad, "encoder_state": getattr(enc, "state", dict)()})
         bar.close()
     metas = chunks.metadata()
-    # A fitted encoder's state (pixels: the train mean/std) is the same in every chunk of the key.
+    # An encoder's state (pixels: the train mean/std; simclr: its weights) is the same in every chunk of the key.
     meta = {"encoder": encoder, "shard": shard, "num_shards": num_shards, "rows": int(len(block)),
             "options": kept_options(options), "skipped": [s for c in metas for s in c["skipped"]],
             "encoder_state": next((c["encoder_state"] for c in metas if c.get("encoder_state")), {})}
@@ -92,11 +129,13 @@ def kept_options(options: dict) -> dict:
     return {k: v for k, v in options.items() if k not in SPEED_OPTIONS}
 
 
-def chunk_key(frame: pd.DataFrame, encoder: str, options: dict) -> str:
+def chunk_key(frame: pd.DataFrame, encoder: str, options: dict, weights_digest: str | None = None) -> str:
     """Fingerprint of what a chunk's features depend on beyond its own rows: the encoder, its
-    result-changing options, and the manifest (fitted encoders use the whole train split)."""
+    result-changing options, its weights when it has a file of them (simclr), and the manifest
+    (fitted encoders use the whole train split)."""
     changing = {k: v for k, v in kept_options(options).items() if k not in LOOKUP_OPTIONS}
-    return digest(encoder, changing, *_identity(frame))
+    weights = [weights_digest] if weights_digest is not None else []  # other encoders keep their keys
+    return digest(encoder, changing, *weights, *_identity(frame))
 
 
 def _identity(frame: pd.DataFrame) -> tuple[np.ndarray, ...]:

@@ -66,3 +66,7 @@ def feature_files(wildcards):
 
 def noise_features(wildcards):
     return lw.noise_features(config, wildcards.dataset, wildcards.noise)
+
+
+def encoder_weights(wildcards):
+    return lw.encoder_weights(config, wildcards.dataset, wildcards.encoder)

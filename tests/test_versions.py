@@ -43,7 +43,10 @@ def test_each_stage_covers_its_own_code_and_not_the_others():
     # SimCLR's training is pretrain's own: embed only loads its weights, train never sees it
     assert {"lra.embed.augment", "lra.embed.backbones", "lra.core.training"} <= reached("pretrain")
     assert not {"lra.embed.augment", "lra.core.training"} & reached("embed")
-    assert not {"lra.embed.simclr", "lra.embed.augment"} & reached("train")
+    assert "lra.embed.simclr" not in reached("train")
+    # E_φ on pixels (lra.diffusion.image_network) shares the backbones and augment's crop and flip, nothing more
+    views = {name for module, name in versions.closure(STAGES["train"].target) if module == "lra.embed.augment"}
+    assert {"crop", "flip"} <= views and not {"colour", "grey", "affine", "stroke", "view"} & views
     simclr = {name for module, name in versions.closure(STAGES["embed"].target) if module == "lra.embed.simclr"}
     assert "SimCLREncoder" in simclr and not {"train", "pretrain", "nt_xent"} & simclr
     assert "lra.retrieval.knn" in reached("index") and "lra.retrieval.knn" in reached("neighbors")

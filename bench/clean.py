@@ -29,8 +29,9 @@ POLICIES = [("relabel", 0.2), ("relabel", 0.5), ("relabel", 1.0), ("drop", 0.2),
 
 
 def main() -> None:
-    from lra import export, infer, stages, workflow
+    from lra import export, infer, workflow
     from lra.data import datasets
+    from lra.data.stage import load_manifest
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--work", type=Path, required=True, help="Snakemake working directory")

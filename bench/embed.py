@@ -33,6 +33,7 @@ def main() -> None:
     import torch
 
     from lra import stages
+    from lra.data.stage import load_manifest
     from lra.embed import encoders
     from lra.embed.clip import OpenClipEncoder
 

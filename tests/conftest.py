@@ -198,3 +198,37 @@ def folder_dataset(root, n_per_class: int = 8, classes=("a", "b", "c"), bad: dic
     csv = root / "data.csv"
     pd.DataFrame(rows).to_csv(csv, index=False)
     return csv
+
+
+def kill_after(monkeypatch, n: int, sigterm: bool = False) -> list:
+    """Stop a training loop (train or SimCLR pretrain) at its n-th checkpoint boundary: a SIGKILL-like
+    death (nothing saved at the kill), or with `sigterm` a SIGTERM through the checkpoint's stop flag
+    (saved there, `Stopped`). Returns the boundary positions seen."""
+    import signal
+
+    from lra.core import training
+
+    original, seen = training.Checkpoint.boundary, []
+
+    def boundary(self, position, make_state):
+        seen.append(position)
+        if sigterm and len(seen) == n:
+            self.stop_signal = signal.SIGTERM
+        original(self, position, make_state)
+        if len(seen) == n:
+            raise SystemExit("killed")
+
+    monkeypatch.setattr(training.Checkpoint, "boundary", boundary)
+    return seen
+
+
+@pytest.fixture
+def one_torch_thread():
+    """In-process training computes like the one-thread subprocesses it is compared with; the
+    session's setting is restored."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -13,26 +13,19 @@ import torch
 
 from lra import infer, stages
 from lra import workflow as lw
-from lra.core import training
 from lra.core.errors import LraError
 from lra.data.stage import load_manifest
 from lra.diffusion import image_network as imnet
 from lra.diffusion.config import CIFAR_STEM_MAX, TrainConfig
 
-from .conftest import folder_dataset, planned_rules, snakemake, write_config
+from .conftest import folder_dataset, kill_after, planned_rules, snakemake, write_config
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 # 2 epochs of 3 steps (15 train images, batch 4) of a resnet18 on 16×16 images: seconds on one CPU thread
 TRAIN = {"epochs": 2, "min_steps": 0, "batch_size": 4, "eval_every": 1, "T": 50, "F": 16, "warmup_epochs": 0,
          "ddim_steps": 2, "device": "cpu", "image_network": "resnet18", "image_size": 16}
 PREDICT = {"ddim_steps": 3, "samples": 4, "eta": 0.5, "seed": 7, "device": "cpu"}
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -170,26 +163,13 @@ def test_a_bad_image_at_infer_names_its_csv_line(trained, tmp_path):
 
 # --- determinism ----------------------------------------------------------------------------------
 
-def _kill_after(monkeypatch, boundaries: int):
-    original, seen = training.Checkpoint.boundary, []
-
-    def boundary(self, position, make_state):
-        original(self, position, make_state)
-        seen.append(position)
-        if len(seen) == boundaries:
-            raise SystemExit("killed")
-
-    monkeypatch.setattr(training.Checkpoint, "boundary", boundary)
-    return seen
-
-
 def test_a_killed_train_resumes_to_the_same_bytes_and_workers_or_memory_change_nothing(inputs, trained, tmp_path,
                                                                                           monkeypatch):
     reference = (trained / "model.pt").read_bytes()
     for n in (2, 4):  # mid-epoch (batch 2 of 3); the first epoch's end (after its val check)
         out = tmp_path / f"kill{n}" / "model.pt"
         with monkeypatch.context() as mp:
-            seen = _kill_after(mp, n)
+            seen = kill_after(mp, n)
             with pytest.raises(SystemExit):
                 _train(inputs, out, minutes=1e-9)
         assert (out.parent / "train.ckpt").exists() and not out.exists()

@@ -23,9 +23,10 @@ import pytest
 import torch
 
 from lra import stages
-from lra.core import training as ckpt_mod
 
-from .conftest import REPO, clustered_parquet, planned_rules, write_config
+from .conftest import REPO, clustered_parquet, kill_after, planned_rules, write_config
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 # 200 steps, a few seconds: long enough to be killed mid-run, short for CI
 PARAMS = {"epochs": 20, "min_steps": 0, "F": 32, "T": 100, "batch_size": 16, "eval_every": 7,
@@ -123,33 +124,10 @@ def test_sigterm_saves_a_checkpoint_exits_nonzero_and_the_rerun_resumes(inputs, 
 
 # --- in-process: the checkpoint file's rules ---------------------------------------------------
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """In-process runs compute like the one-thread subprocesses; the session's setting is restored."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _train(inputs, out: Path, minutes: float = 0, **params):
     stages.train(inputs["manifest"], inputs["labels"], [str(inputs["features"])], inputs["neighbors"], out,
                  {**PARAMS, "epochs": 6, "eval_every": 2, **params}, checkpoint_minutes=minutes)
     return out.read_bytes()
-
-
-def _kill_after(monkeypatch, boundaries: int):
-    """Make the training loop die (like SIGKILL: no save at the kill) at its n-th boundary."""
-    original, seen = ckpt_mod.Checkpoint.boundary, []
-
-    def boundary(self, position, make_state):
-        original(self, position, make_state)
-        seen.append(position)
-        if len(seen) == boundaries:
-            raise SystemExit("killed")
-
-    monkeypatch.setattr(ckpt_mod.Checkpoint, "boundary", boundary)
-    return seen
 
 
 def test_the_checkpoint_interval_does_not_change_the_results(inputs, tmp_path):
@@ -159,7 +137,7 @@ def test_the_checkpoint_interval_does_not_change_the_results(inputs, tmp_path):
 def test_a_checkpoint_of_other_params_or_damaged_is_not_resumed(inputs, tmp_path, monkeypatch, caplog):
     out = tmp_path / "run" / "model.pt"
     with monkeypatch.context() as mp:
-        _kill_after(mp, 20)
+        kill_after(mp, 20)
         with pytest.raises(SystemExit):
             _train(inputs, out, minutes=1e-9)
     assert (out.parent / "train.ckpt").exists() and not out.exists()
@@ -205,7 +183,7 @@ def test_a_kill_at_any_boundary_resumes_to_the_same_bytes(inputs, tmp_path, monk
     for n in (1, steps, steps + 1, steps + 2, 3 * (steps + 1) + 4):
         out = tmp_path / f"kill{n}" / "model.pt"
         with monkeypatch.context() as mp:
-            seen = _kill_after(mp, n)
+            seen = kill_after(mp, n)
             with pytest.raises(SystemExit):
                 _train(inputs, out, minutes=1e-9)
         killed_at.append((seen[-1].epoch, seen[-1].batch))
@@ -219,7 +197,7 @@ def test_a_fixed_step_count_ending_mid_epoch_resumes_to_the_same_bytes(inputs, t
     reference = _train(inputs, tmp_path / "ref" / "model.pt", **fixed)
     out = tmp_path / "kill" / "model.pt"
     with monkeypatch.context() as mp:
-        seen = _kill_after(mp, 2 * (steps + 1) + 2)  # two steps into the last, partial epoch
+        seen = kill_after(mp, 2 * (steps + 1) + 2)  # two steps into the last, partial epoch
         with pytest.raises(SystemExit):
             _train(inputs, out, minutes=1e-9, **fixed)
     assert (seen[-1].epoch, seen[-1].batch) == (3, 2)
@@ -234,7 +212,7 @@ def test_a_kill_in_a_later_relabel_round_resumes_that_round_to_the_same_bytes(in
     for n, round_ in ((first + 1, 2), (first + steps + 3, 2), (first + second + 2, 3)):
         out = tmp_path / f"kill{n}" / "model.pt"
         with monkeypatch.context() as mp:
-            _kill_after(mp, n)
+            kill_after(mp, n)
             with pytest.raises(SystemExit):
                 _train(inputs, out, minutes=1e-9, **rounds)
         caplog.clear()

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import signal
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from lra.core import training as ckpt_mod
 from lra.core.errors import LraError, Stopped
 from lra.embed import augment, config, simclr
+
+from .conftest import kill_after
 
 # 64 images of 16×16, 2 steps of 24 an epoch: a few tenths of a second an epoch on one thread
 PARAMS = {"epochs": 3, "batch_size": 24, "image_size": 16, "width": 8, "projection_dim": 16, "num_workers": 0,
@@ -85,30 +85,13 @@ def test_the_encoder_gives_l2_normalised_float32_rows_and_nan_for_a_bad_image(sh
     assert enc.state()["digest"]
 
 
-def _kill_after(monkeypatch, n: int, sigterm: bool):
-    """Stop training at its n-th checkpoint boundary: SIGTERM through the checkpoint's stop flag
-    (saved there, `Stopped`), or a SIGKILL-like death (nothing saved at the kill)."""
-    original, seen = ckpt_mod.Checkpoint.boundary, []
-
-    def boundary(self, position, make_state):
-        seen.append(position)
-        if sigterm and len(seen) == n:
-            self.stop_signal = signal.SIGTERM
-        original(self, position, make_state)
-        if len(seen) == n:
-            raise SystemExit("killed")
-
-    monkeypatch.setattr(ckpt_mod.Checkpoint, "boundary", boundary)
-    return seen
-
-
 @pytest.mark.parametrize("n, sigterm", [(1, True), (3, True), (4, False)])
 def test_a_stopped_run_rerun_gives_the_same_weight_bytes(shapes, tmp_path, monkeypatch, n, sigterm):
     ref = tmp_path / "ref" / "simclr-cnn.pt"
     simclr.pretrain(shapes, ref, PARAMS, checkpoint_minutes=0)
     out = tmp_path / "run" / "simclr-cnn.pt"
     with monkeypatch.context() as mp:
-        seen = _kill_after(mp, n, sigterm)
+        seen = kill_after(mp, n, sigterm)
         with pytest.raises(Stopped if sigterm else SystemExit):
             simclr.pretrain(shapes, out, PARAMS, checkpoint_minutes=1e-9)  # a checkpoint at every boundary
     assert not out.exists() and out.with_suffix(".ckpt").exists()

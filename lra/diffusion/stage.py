@@ -31,7 +31,7 @@ def train(manifest, labels, feature_paths: list[str], neighbors_path, out, param
 
     Resumable: saves `train.ckpt` beside `out` every `checkpoint_minutes` and on SIGTERM (then
     exits non-zero); a rerun with the same inputs and params resumes from it, and it is removed
-    once `out` is written (`lra.diffusion.checkpoint`)."""
+    once `out` is written (`lra.core.training`)."""
     import torch
 
     from ..core.training import Checkpoint, fingerprint

@@ -104,7 +104,7 @@ def train(fp: np.ndarray, cand: np.ndarray, agree: np.ndarray, num_classes: int,
     """Train a denoiser on train features `fp` with candidate labels; select a checkpoint by its
     validation accuracy against `val_labels` (observed labels unless clean ones are given), see
     `Selection`. With `checkpoint`, resume from its saved state and save at step and epoch
-    boundaries (`lra.diffusion.checkpoint`): same results, interrupted or not. `init`: a state dict to
+    boundaries (`lra.core.training`): same results, interrupted or not. `init`: a state dict to
     start from (a later relabelling round) instead of a fresh model. With an image network
     (`cfg.image_network`), `images` and `val_images` (lra.diffusion.image_network.Images, in the
     rows of `fp` and `val_fp`) are what E_φ sees: augmented views in training, plain in val checks.

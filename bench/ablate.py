@@ -3,10 +3,14 @@ a group's datasets, seeds and noises, one row per run. Far faster than the pipel
 default is then confirmed by bench/accuracy.py.
 
     python bench/ablate.py --variant paper --group dev --seeds 3      # rows to bench/out/ablate/paper.tsv
+    python bench/ablate.py --baselines --group dev --seeds 3          # rows to bench/out/ablate/baselines.tsv
     python bench/ablate.py --compare default rounds3                  # paired differences, 95 % CI
 
 Each (dataset, seed) draws its split from the seed exactly as the pipeline does; the noise,
 neighbours (k = 10, the item itself excluded) and training are the pipeline's own functions.
+`--baselines` scores, per run, what the pipeline's score stage reports beside LRA (kNN vote,
+linear probe, CleanLearning, Datalab relabel, cleanlab's wrong-label F1, and the clean-label
+bounds) with `lra.baselines`, so `--compare` shows where a variant stands against the best of them.
 """
 
 from __future__ import annotations
@@ -40,6 +44,44 @@ VARIANTS = {
 }
 
 
+BASELINES = ["knn_vote", "linear_probe", "cleanlab", "datalab_relabel"]
+BOUNDS = ["clean_knn_vote", "clean_linear_probe"]
+
+
+def neighbours_of_all(x, split, k: int = 10):
+    """Every item's k nearest train items (a train item never lists itself), as the pipeline's
+    neighbours table: (similarities, train positions), both (N, k)."""
+    from lra import retrieval
+
+    tr = split == "train"
+    self_rows = np.full(len(x), -1)
+    self_rows[tr] = np.arange(tr.sum())
+    s = x @ x[tr].T
+    s[np.flatnonzero(tr), self_rows[tr]] = -np.inf
+    rows = np.argsort(-s, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(s, rows, axis=1), rows
+
+
+def baseline_row(x, y, split, m, noise: str, seed: int, k: int = 10) -> dict:
+    """The score stage's baselines on the same split, noise and features (test accuracy), the
+    clean-label bounds, and cleanlab's wrong-label F1 on out-of-fold probabilities."""
+    from lra import baselines as b, metrics, noise as noise_mod
+
+    observed = noise_mod.observed_labels(m.frame, m.classes, noise, seed, None, x)
+    tr, te = split == "train", split == "test"
+    C = len(m.classes)
+    _, rows = neighbours_of_all(x, split, k)
+    out = {"knn_vote": metrics.accuracy(b.knn_vote(observed[tr][rows[te]], C), y[te]),
+           "clean_knn_vote": metrics.accuracy(b.knn_vote(y[tr][rows[te]], C), y[te])}
+    fits = {"linear_probe": b.linear_probe, "cleanlab": b.clean_learning, "datalab_relabel": b.datalab_relabel}
+    for name, fit in fits.items():
+        out[name] = metrics.accuracy(fit(x[tr], observed[tr], x[te], C, seed).argmax(axis=1), y[te])
+    out["clean_linear_probe"] = metrics.accuracy(b.linear_probe(x[tr], y[tr], x[te], C, seed).argmax(axis=1), y[te])
+    flagged = b.cleanlab_issues(observed[tr], b.out_of_fold_proba(x[tr], observed[tr], C, seed))
+    out["cleanlab_f1"] = metrics.precision_recall_f1(flagged, observed[tr] != y[tr])["f1"]
+    return out
+
+
 def run_one(x, y, split, m, noise: str, seed: int, params: dict, k: int = 10) -> dict:
     import torch
 
@@ -71,16 +113,21 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--only", nargs="*")
     p.add_argument("--compare", nargs=2, metavar=("BASE", "NEW"))
+    p.add_argument("--baselines", action="store_true", help="score the baselines and bounds per run")
     args = p.parse_args()
     if args.compare:
         return compare(*args.compare)
     import torch
 
     torch.set_num_threads(1)
-    base, over = VARIANTS[args.variant]
-    params = {**PRESETS[base], **over}
     OUT.mkdir(parents=True, exist_ok=True)
-    path = OUT / f"{args.variant}.tsv"
+    if args.baselines:
+        name_, one = "baselines", lambda x, y, split, m, noise, seed: baseline_row(x, y, split, m, noise, seed)
+    else:
+        base, over = VARIANTS[args.variant]
+        params = {**PRESETS[base], **over}
+        name_, one = args.variant, lambda x, y, split, m, noise, seed: run_one(x, y, split, m, noise, seed, params)
+    path = OUT / f"{name_}.tsv"
     done = pd.read_csv(path, sep="\t") if path.exists() else pd.DataFrame(columns=["dataset", "seed", "noise"])
     for name in GROUPS[args.group]:
         if args.only and name not in args.only:
@@ -90,8 +137,8 @@ def main() -> None:
             for noise in NOISES:
                 if ((done.dataset == name) & (done.seed == seed) & (done.noise == noise)).any():
                     continue
-                r = {"dataset": name, "seed": seed, "noise": noise, "variant": args.variant,
-                     **run_one(x, y, split, m, noise, seed, params)}
+                r = {"dataset": name, "seed": seed, "noise": noise, "variant": name_,
+                     **one(x, y, split, m, noise, seed)}
                 print("\t".join(str(v) for v in r.values()), flush=True)
                 done = pd.concat([done, pd.DataFrame([r])], ignore_index=True)
                 done.to_csv(path, sep="\t", index=False, float_format="%.4f")
@@ -105,14 +152,35 @@ def compare(base: str, new: str) -> None:
     b = pd.read_csv(OUT / f"{new}.tsv", sep="\t")
     j = a.merge(b, on=["dataset", "seed", "noise"], suffixes=("_a", "_b"))
     j["d"] = 100 * (j.acc_b - j.acc_a)
+    bl = OUT / "baselines.tsv"
+    if bl.exists():
+        j = j.merge(pd.read_csv(bl, sep="\t").drop(columns="variant"), on=["dataset", "seed", "noise"], how="left")
+    has = "knn_vote" in j
+    print(f"{'dataset':10s} {'noise':9s} {base:>6.6s} → {new:6.6s}  {'diff [95 % CI]':24s}  F1 a → b"
+          + ("  (cleanlab)  best baseline        new−best  clean bound  new−clean" if has else ""))
+    cells = []
     for (ds, noise), g in j.groupby(["dataset", "noise"], sort=False):
         mean, lo, hi = t_interval(g.d.to_numpy())
-        print(f"{ds:10s} {noise:9s} {100 * g.acc_a.mean():6.2f} → {100 * g.acc_b.mean():6.2f}  "
-              f"{mean:+6.2f} [{lo:+6.2f}, {hi:+6.2f}]  F1 {g.f1_a.mean():.3f} → {g.f1_b.mean():.3f}  n={len(g)}")
+        line = (f"{ds:10s} {noise:9s} {100 * g.acc_a.mean():6.2f} → {100 * g.acc_b.mean():6.2f}  "
+                f"{mean:+6.2f} [{lo:+6.2f}, {hi:+6.2f}]  {g.f1_a.mean():.3f} → {g.f1_b.mean():.3f}")
+        if has:
+            means = {c: 100 * g[c].mean() for c in BASELINES + BOUNDS}
+            best = max(BASELINES, key=means.get)
+            clean = max(means[c] for c in BOUNDS)
+            vs_best, vs_clean = 100 * g.acc_b.mean() - means[best], 100 * g.acc_b.mean() - clean
+            cells.append((vs_best, vs_clean, g.f1_b.mean() - g.cleanlab_f1.mean()))
+            line += (f"  ({g.cleanlab_f1.mean():.3f})  {best:15s} {means[best]:6.2f}  {vs_best:+6.2f}  "
+                     f"{clean:6.2f}  {vs_clean:+6.2f}")
+        print(line + f"  n={len(g)}")
     mean, lo, hi = t_interval(j.groupby("seed").d.mean().to_numpy())
     cpu = j.train_cpu_s_b.sum() / j.train_cpu_s_a.sum()
     print(f"{new} − {base}: {mean:+.2f} points, 95 % CI [{lo:+.2f}, {hi:+.2f}] over {j.seed.nunique()} seeds, "
           f"{len(j)} runs; train CPU {cpu:.2f}×")
+    if cells:
+        c = np.array(cells)
+        print(f"{new}: ≥ best baseline − 0.5 in {(c[:, 0] >= -0.5).sum()}/{len(c)} cells (worst {c[:, 0].min():+.2f}); "
+              f"within 2.0 of the clean bound in {(c[:, 1] >= -2.0).sum()}/{len(c)}; "
+              f"F1 ≥ cleanlab's in {(c[:, 2] >= 0).sum()}/{len(c)} (worst {c[:, 2].min():+.3f})")
 
 
 if __name__ == "__main__":

@@ -37,6 +37,12 @@ OUT = REPO / "bench" / "out" / "ablate"
 # Each variant: (base preset, train keys over it).
 VARIANTS = {
     "paper": ("paper", {}),
+    # issue 15 (lra.diffusion.guides): the CARD prior, the combined read-out, reliability-weighted votes
+    "readout": ("default", {"readout": "combined"}),
+    "prior_mix": ("default", {"prior": "mix"}),
+    "prior_mix_readout": ("default", {"prior": "mix", "readout": "combined"}),
+    "prior_head_readout": ("default", {"prior": "head", "readout": "combined"}),
+    "prior_mix_rel_readout": ("default", {"prior": "mix", "vote_weighting": "reliability", "readout": "combined"}),
     "default": ("default", {}),
     "paper_decay": ("paper", {"lr_decay_epochs": None}),
     "rounds3": ("default", {"rounds": 3, "min_steps": 4000, "round_fraction": 0.5}),
@@ -87,23 +93,47 @@ def run_one(x, y, split, m, noise: str, seed: int, params: dict, k: int = 10) ->
 
     from lra import noise as noise_mod, retrieval
     from lra.diffusion import TrainConfig
+    from lra.diffusion.guides import fit_guides
+    from lra.diffusion.readout import choose_weights, combine, diffusion_scores
     from lra.diffusion.rounds import train_rounds
     from lra.diffusion.sample import predict, read_out
 
     observed = noise_mod.observed_labels(m.frame, m.classes, noise, seed, None, x)
     tr, va, te = split == "train", split == "val", split == "test"
+    C = len(m.classes)
     _, rows = retrieval.self_knn(x[tr], k)
     cfg = TrainConfig.from_dict({**params, "seed": seed, "device": "cpu"})
+    guided = cfg.prior != "none" or cfg.readout == "combined"
     t = time.process_time()
-    model, schedule, history, _ = train_rounds(x[tr], observed[tr], rows, len(m.classes), cfg, x[va], observed[va],
-                                               log=lambda *a: None)
+    prior, extra = None, {}
+    if guided:  # the head, the votes and the prior: part of training, so inside the CPU clock
+        _, all_rows = neighbours_of_all(x, split, k)  # val/test items' neighbours among the train items
+        g = fit_guides(x[tr], observed[tr], rows, C, cfg.prior, cfg.prior_weight, cfg.vote_weighting,
+                       x[va], all_rows[va], observed[va], seed)
+        head, votes = g.parts(x, all_rows, C)
+        head[tr], votes[tr] = g.train_parts(rows, C)
+        if cfg.prior != "none":
+            prior = torch.as_tensor(g.prior(head, votes))
+            extra["prior_weight"] = g.prior_weight
+        extra["head_acc"] = float((head[te].argmax(1) == y[te]).mean())
+        extra["vote_acc"] = float((votes[te].argmax(1) == y[te]).mean())
+    model, schedule, history, _ = train_rounds(x[tr], observed[tr], rows, C, cfg, x[va], observed[va],
+                                               log=lambda *a: None, prior=None if prior is None else prior[tr],
+                                               val_prior=None if prior is None else prior[va])
+    y0 = predict(model, schedule, torch.as_tensor(x), prior=prior)[0]
+    pred = read_out(y0).numpy()
+    if cfg.readout == "combined":
+        extra["acc_diffusion"] = float((pred[te] == y[te]).mean())
+        parts = [diffusion_scores(y0.numpy()), head, votes]
+        w = choose_weights([p[va] for p in parts], observed[va], cfg.readout_step)
+        pred = combine(parts, w).argmax(axis=1)
+        extra["readout_weights"] = "/".join(f"{v:g}" for v in w)
     cpu = time.process_time() - t
-    pred = read_out(predict(model, schedule, torch.as_tensor(x))[0]).numpy()
     wrong, flag = observed[tr] != y[tr], pred[tr] != observed[tr]
     tp = (wrong & flag).sum()
     f1 = 2 * tp / max(1, wrong.sum() + flag.sum())
     return {"acc": float((pred[te] == y[te]).mean()), "f1": float(f1), "train_cpu_s": cpu,
-            "epochs": len(history), "noise_rate": float(wrong.mean())}
+            "epochs": len(history), "noise_rate": float(wrong.mean()), **extra}
 
 
 def main() -> None:

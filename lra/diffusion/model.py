@@ -34,7 +34,7 @@ class Denoiser(nn.Module):
     """
 
     def __init__(self, num_classes: int, feature_dim: int, F: int = 512, T: int = 1000, fq_dim: int | None = None,
-                 feature_scale: str = "unit_rms"):
+                 feature_scale: str = "unit_rms", prior: bool = False):
         super().__init__()
         fq_dim = fq_dim or feature_dim
         if feature_scale not in FEATURE_SCALES:
@@ -43,11 +43,13 @@ class Denoiser(nn.Module):
             raise LraError(f"config key train.feature_scale: {feature_scale!r}; use {' or '.join(FEATURE_SCALES)}")
         self.hparams = dict(num_classes=num_classes, feature_dim=feature_dim, F=F, T=T, fq_dim=fq_dim,
                             feature_scale=feature_scale)
+        if prior:  # CARD: the prior mean μ enters beside y_t (lra.diffusion.prior); absent, the paper's layers
+            self.hparams["prior"] = True
         unit = feature_scale == "unit_rms"
         self.fp_scale, self.fq_scale = (feature_dim**0.5, fq_dim**0.5) if unit else (1.0, 1.0)
         self.embed_x = nn.Sequential(nn.Linear(fq_dim, F), nn.BatchNorm1d(F), nn.Softplus(), nn.Linear(F, F))
         self.norm_x = nn.BatchNorm1d(F)
-        self.cl1 = ConditionalLinear(num_classes + feature_dim, F, T)
+        self.cl1 = ConditionalLinear(num_classes * (2 if prior else 1) + feature_dim, F, T)
         self.bn1 = nn.BatchNorm1d(F)
         self.cl2 = ConditionalLinear(F, F, T)
         self.bn2 = nn.BatchNorm1d(F)
@@ -55,9 +57,10 @@ class Denoiser(nn.Module):
         self.bn3 = nn.BatchNorm1d(F)
         self.out = nn.Linear(F, num_classes)
 
-    def forward(self, y_t, t, fp, fq=None):
+    def forward(self, y_t, t, fp, fq=None, prior=None):
         fq = (fp if fq is None else fq) * self.fq_scale
-        h = F_.softplus(self.bn1(self.cl1(torch.cat([y_t, fp * self.fp_scale], dim=1), t)))
+        z = [y_t, fp * self.fp_scale] if prior is None else [y_t, prior, fp * self.fp_scale]
+        h = F_.softplus(self.bn1(self.cl1(torch.cat(z, dim=1), t)))
         h = self.norm_x(self.embed_x(fq)) * h
         h = F_.softplus(self.bn2(self.cl2(h, t)))
         h = F_.softplus(self.bn3(self.cl3(h, t)))

@@ -20,6 +20,7 @@ from torch.nn import functional as F_
 
 from ..progress import progress
 from .checkpoint import Checkpoint, Position, training_state
+from . import prior as prior_mod
 from .model import Denoiser
 from .sample import predict, read_out
 from .schedule import CosineSchedule
@@ -51,6 +52,12 @@ class TrainConfig:
     amp: bool = True  # bf16 autocast, on CUDA only
     compile: bool = False  # torch.compile the denoiser, on CUDA only
     seed: int = 0
+    # Issue 15: robust to weak neighbourhoods (lra.diffusion.guides); the paper and issue-12 presets leave these off.
+    prior: str = "none"  # CARD prior mean μ: "none" (0, the paper), "head" (the cleaned linear head), "mix" (head + vote)
+    prior_weight: float = -1.0  # head's weight in the "mix" prior; < 0: chosen on the noisy val split
+    vote_weighting: str = "none"  # neighbours' weight in the vote: "none" or "reliability" (head's out-of-fold belief)
+    readout: str = "diffusion"  # "diffusion" (argmin |ŷ_0 − 1|) or "combined" (ŷ_0, head, vote; weights on val)
+    readout_step: float = 0.25  # grid step of the combined read-out's weights
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -100,16 +107,18 @@ def lr_at(step: int, total: int, warmup: int, peak: float) -> float:
 
 
 def optimizer_step(step_fn, model, opt, schedule, fp, y_hat, w, t, eps, lr: float, grad_clip: float,
-                   use_amp: bool = False) -> torch.Tensor:
+                   use_amp: bool = False, mu: torch.Tensor | None = None) -> torch.Tensor:
     """One step on a batch whose labels ŷ, weights w, timesteps t and noise ε are drawn: diffuse
-    one-hot(ŷ) to y_t, regress ε, weighted loss Σ w_i‖ε_i − ε̂_i‖²/C / Σ w_i, clip, Adam.
-    Returns the loss, detached and left on the device."""
+    one-hot(ŷ) to y_t (around the CARD prior mean μ when given), regress ε, weighted loss
+    Σ w_i‖ε_i − ε̂_i‖²/C / Σ w_i, clip, Adam. Returns the loss, detached and left on the device."""
     num_classes = eps.shape[1]
-    y_t = schedule.q_sample(F_.one_hot(y_hat, num_classes).float(), t, eps)
+    y0 = F_.one_hot(y_hat, num_classes).float()
+    y_t = schedule.q_sample(y0, t, eps) if mu is None else prior_mod.q_sample(schedule, y0, mu, t, eps)
     for group in opt.param_groups:
         group["lr"] = lr
     with torch.autocast(fp.device.type, dtype=torch.bfloat16, enabled=use_amp):
-        eps_hat = step_fn(y_t, t, fp.float())  # features may be kept float16
+        # features may be kept float16
+        eps_hat = step_fn(y_t, t, fp.float()) if mu is None else step_fn(y_t, t, fp.float(), None, mu)
     per_item = ((eps - eps_hat.float()) ** 2).sum(dim=1) / num_classes
     loss = (w * per_item).sum() / w.sum()
     opt.zero_grad(set_to_none=True)
@@ -149,24 +158,28 @@ class Selection:
 
 def train(fp: np.ndarray, cand: np.ndarray, agree: np.ndarray, num_classes: int, cfg: TrainConfig,
           val_fp: np.ndarray | None = None, val_labels: np.ndarray | None = None, log=print,
-          init: dict | None = None, checkpoint: Checkpoint | None = None):
+          init: dict | None = None, checkpoint: Checkpoint | None = None,
+          prior: np.ndarray | None = None, val_prior: np.ndarray | None = None):
     """Train a denoiser on train features `fp` with candidate labels; select a checkpoint by its
     validation accuracy against `val_labels` (observed labels unless clean ones are given), see
     `Selection`. With `checkpoint`, resume from its saved state and save at step and epoch
     boundaries (`lra.diffusion.checkpoint`): same results, interrupted or not. `init`: a state dict to
-    start from (a later relabelling round) instead of a fresh model.
+    start from (a later relabelling round) instead of a fresh model. `prior`, `val_prior`: the
+    CARD prior mean μ (N, C) of the train and val items (lra.diffusion.prior); None: μ = 0.
 
     Returns (model, schedule, history) with the selected weights loaded."""
     device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
     g = torch.Generator().manual_seed(cfg.seed)
     schedule = CosineSchedule(cfg.T).to(device)
-    model = Denoiser(num_classes, fp.shape[1], cfg.F, cfg.T, feature_scale=cfg.feature_scale).to(device)
+    model = Denoiser(num_classes, fp.shape[1], cfg.F, cfg.T, feature_scale=cfg.feature_scale,
+                     prior=prior is not None).to(device)
     if init is not None:
         model.load_state_dict(init)
     step_fn = torch.compile(model) if cfg.compile and device.type == "cuda" else model
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     x = torch.as_tensor(fp, device=device)
+    mu = None if prior is None else torch.as_tensor(prior, dtype=torch.float32, device=device)
     cand_t = torch.as_tensor(cand)
     weight_t = torch.as_tensor(loss_weights(agree, cfg.weighting, cfg.weight_power))
     N, K = cand.shape
@@ -205,7 +218,8 @@ def train(fp: np.ndarray, cand: np.ndarray, agree: np.ndarray, num_classes: int,
             eps = torch.randn(len(idx), num_classes, generator=g)
             idx, y_hat, w, t, eps = (v.to(device, non_blocking=True) for v in (idx, y_hat, w, t, eps))
             lr = lr_at(step, horizon, warmup, cfg.lr)
-            loss = optimizer_step(step_fn, model, opt, schedule, x[idx], y_hat, w, t, eps, lr, cfg.grad_clip, use_amp)
+            loss = optimizer_step(step_fn, model, opt, schedule, x[idx], y_hat, w, t, eps, lr, cfg.grad_clip, use_amp,
+                                  None if mu is None else mu[idx])
             losses.append(loss)
             step += 1
             if checkpoint is not None:
@@ -215,7 +229,7 @@ def train(fp: np.ndarray, cand: np.ndarray, agree: np.ndarray, num_classes: int,
             epoch_loss += value
         record = {"epoch": epoch, "loss": epoch_loss / len(losses)}
         if val_fp is not None and (epoch % cfg.eval_every == 0 or epoch == epochs):
-            acc = accuracy(model, schedule, val_fp, val_labels, cfg.ddim_steps, device)
+            acc = accuracy(model, schedule, val_fp, val_labels, cfg.ddim_steps, device, val_prior)
             record["val_accuracy"] = acc
             if selection.offer(acc, model):
                 record["selected"] = True
@@ -241,8 +255,9 @@ def training_length(cfg: TrainConfig, per_epoch: int) -> tuple[int, int, int, in
     return epochs, epochs * per_epoch, cfg.warmup_epochs * per_epoch, (cfg.lr_decay_epochs or epochs) * per_epoch
 
 
-def accuracy(model, schedule, fp: np.ndarray, labels: np.ndarray, steps: int, device) -> float:
-    y0, _ = predict(model, schedule, torch.as_tensor(fp, device=device), steps=steps)
+def accuracy(model, schedule, fp: np.ndarray, labels: np.ndarray, steps: int, device, prior=None) -> float:
+    mu = None if prior is None else torch.as_tensor(prior, dtype=torch.float32, device=device)
+    y0, _ = predict(model, schedule, torch.as_tensor(fp, device=device), steps=steps, prior=mu)
     return float((read_out(y0).numpy() == labels).mean())
 
 

@@ -1,0 +1,97 @@
+"""The linear head f_q(x) of the CARD prior (arXiv 2206.07275): a noise-robust linear probe.
+
+A multinomial logistic regression on the features, cleaned confident-learning style: out-of-fold
+probabilities on the observed labels, cleanlab's `find_label_issues` on them, then the items it
+flags are left out of the fits that follow. Train items get *out-of-fold* probabilities of that
+cleaned probe (a model that never saw them, so it cannot have memorised their wrong labels);
+every other item gets the probabilities of the probe fitted on all kept train items. The
+diffusion then starts from what a linear probe knows and learns the rest (lra.diffusion.prior).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class Head:
+    """A fitted head: softmax(x Wᵀ + b) over the classes, and the train items' out-of-fold rows."""
+
+    coef: np.ndarray  # (C, d)
+    intercept: np.ndarray  # (C,)
+    oof: np.ndarray  # (N_train, C) out-of-fold probabilities of the train items
+    kept: np.ndarray  # (N_train,) bool: not flagged as a label issue, used by the fits
+
+    def proba(self, x: np.ndarray) -> np.ndarray:
+        return softmax(x @ self.coef.T + self.intercept)
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _logistic(seed: int):
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(max_iter=2000, C=1.0, random_state=seed)  # the baselines' probe
+
+
+def _fit(x, labels, num_classes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(coef (C, d), intercept (C,)) with every class present; a class absent from `labels` gets
+    a very low intercept, so it is never predicted."""
+    clf = _logistic(seed).fit(x, labels)
+    coef = np.zeros((num_classes, x.shape[1]))
+    intercept = np.full(num_classes, -30.0)
+    if len(clf.classes_) == 2:  # sklearn's binary case: one row for class 1 against class 0
+        coef[clf.classes_[1]], intercept[clf.classes_[1]] = clf.coef_[0], clf.intercept_[0]
+        coef[clf.classes_[0]], intercept[clf.classes_[0]] = 0.0, 0.0
+    else:
+        coef[clf.classes_], intercept[clf.classes_] = clf.coef_, clf.intercept_
+    return coef, intercept
+
+
+def folds_of(labels: np.ndarray, folds: int, seed: int) -> np.ndarray:
+    """Fold index per item, stratified, at most `folds` (fewer when a class has fewer items)."""
+    from sklearn.model_selection import StratifiedKFold
+
+    counts = np.bincount(labels)
+    n = int(np.clip(counts[counts > 0].min(), 2, folds))
+    fold = np.zeros(len(labels), np.int64)
+    for f, (_, held) in enumerate(StratifiedKFold(n, shuffle=True, random_state=seed).split(labels, labels)):
+        fold[held] = f
+    return fold
+
+
+def out_of_fold(x, labels, fold, use, num_classes: int, seed: int) -> np.ndarray:
+    """Each item's probabilities from a probe fitted on the `use` items of the other folds."""
+    proba = np.zeros((len(labels), num_classes))
+    for f in np.unique(fold):
+        fit = (fold != f) & use
+        coef, b = _fit(x[fit], labels[fit], num_classes, seed)
+        proba[fold == f] = softmax(x[fold == f] @ coef.T + b)
+    return proba
+
+
+def fit_head(x: np.ndarray, labels: np.ndarray, num_classes: int, seed: int = 0, folds: int = 5,
+             clean: bool = True) -> Head:
+    """The cleaned linear head of train features `x` and observed `labels` (see the module doc).
+    `clean=False`: the plain probe, out of fold."""
+    x = np.asarray(x, np.float64)
+    labels = np.asarray(labels, np.int64)
+    fold = folds_of(labels, folds, seed)
+    everyone = np.ones(len(labels), bool)
+    oof = out_of_fold(x, labels, fold, everyone, num_classes, seed)
+    kept = everyone
+    if clean:
+        from cleanlab.filter import find_label_issues
+
+        kept = ~find_label_issues(labels, oof, n_jobs=1)
+        if np.bincount(labels[kept], minlength=num_classes).min() == 0:  # never clean a class away
+            kept = kept | np.isin(labels, np.flatnonzero(np.bincount(labels[kept], minlength=num_classes) == 0))
+        oof = out_of_fold(x, labels, fold, kept, num_classes, seed)
+    coef, intercept = _fit(x[kept], labels[kept], num_classes, seed)
+    return Head(coef, intercept, oof.astype(np.float32), kept)

@@ -127,3 +127,19 @@ def test_fit_guides_parts_and_prior():
     mu = g.prior(head, votes)
     assert mu.dtype == np.float32 and np.allclose(mu.sum(1), 1, atol=1e-5)
     assert fit_guides(x, noisy, rows, 3, "head").prior_weight == 1.0
+
+
+def test_rank_weights_break_ties_as_the_knn_vote_baseline():
+    from lra.baselines import knn_vote
+    from lra.diffusion.vote import rank_weights
+
+    labels = np.array([[1, 0, 0, 1], [2, 1, 1, 2], [0, 1, 2, 2]])
+    assert (vote(labels, 3, rank_weights(3, 4)).argmax(1) == knn_vote(labels, 3)).all()
+
+
+def test_clean_head_is_the_clean_learning_baseline_on_new_items():
+    from lra.baselines import clean_learning
+
+    x, y, noisy = _linear_data(n=200, flip=0.3)
+    h = fit_head(x[:150], noisy[:150], 3, seed=1)
+    assert np.allclose(h.proba(x[150:]), clean_learning(x[:150], noisy[:150], x[150:], 3, seed=1), atol=1e-6)

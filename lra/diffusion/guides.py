@@ -15,7 +15,7 @@ import numpy as np
 
 from .head import Head, fit_head
 from .prior import choose_weight, mix
-from .vote import reliability, vote
+from .vote import rank_weights, reliability, vote
 
 PRIORS = ("none", "head", "mix")
 READOUTS = ("diffusion", "combined")
@@ -34,7 +34,8 @@ class Guides:
         return self.head.proba(np.asarray(x, np.float64)), self.vote(neighbor_rows, num_classes)
 
     def vote(self, neighbor_rows: np.ndarray, num_classes: int) -> np.ndarray:
-        return vote(self.train_labels[neighbor_rows], num_classes, self.neighbor_weight[neighbor_rows])
+        w = self.neighbor_weight[neighbor_rows] * rank_weights(*neighbor_rows.shape)
+        return vote(self.train_labels[neighbor_rows], num_classes, w)
 
     def prior(self, head: np.ndarray, votes: np.ndarray) -> np.ndarray:
         return mix(head, votes, self.prior_weight)

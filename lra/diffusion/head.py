@@ -1,10 +1,11 @@
 """The linear head f_q(x) of the CARD prior (arXiv 2206.07275): a noise-robust linear probe.
 
-A multinomial logistic regression on the features, cleaned confident-learning style: out-of-fold
-probabilities on the observed labels, cleanlab's `find_label_issues` on them, then the items it
-flags are left out of the fits that follow. Train items get *out-of-fold* probabilities of that
-cleaned probe (a model that never saw them, so it cannot have memorised their wrong labels);
-every other item gets the probabilities of the probe fitted on all kept train items. The
+A multinomial logistic regression on the features, cleaned confident-learning style (cleanlab's
+CleanLearning: out-of-fold probabilities on the observed labels, `find_label_issues` on them, the
+flagged items left out, the rest reweighted per class). Train items get *out-of-fold*
+probabilities of that cleaned probe (a model that never saw them, so it cannot have memorised
+their wrong labels); every other item gets the probabilities of the probe fitted on all kept train
+items. The
 diffusion then starts from what a linear probe knows and learns the rest (lra.diffusion.prior).
 """
 
@@ -40,15 +41,16 @@ def _logistic(seed: int):
     return LogisticRegression(max_iter=2000, C=1.0, random_state=seed)  # the baselines' probe
 
 
-def _fit(x, labels, num_classes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def _fit(x, labels, num_classes: int, seed: int, sample_weight=None, clf=None) -> tuple[np.ndarray, np.ndarray]:
     """(coef (C, d), intercept (C,)) with every class present; a class absent from `labels` gets
-    a very low intercept, so it is never predicted."""
-    clf = _logistic(seed).fit(x, labels)
+    a very low intercept, so it is never predicted. `clf`: an already fitted probe to read."""
+    if clf is None:
+        clf = _logistic(seed).fit(x, labels, sample_weight=sample_weight)
     coef = np.zeros((num_classes, x.shape[1]))
     intercept = np.full(num_classes, -30.0)
     if len(clf.classes_) == 2:  # sklearn's binary case: one row for class 1 against class 0
         coef[clf.classes_[1]], intercept[clf.classes_[1]] = clf.coef_[0], clf.intercept_[0]
-        coef[clf.classes_[0]], intercept[clf.classes_[0]] = 0.0, 0.0
+        intercept[clf.classes_[0]] = 0.0
     else:
         coef[clf.classes_], intercept[clf.classes_] = clf.coef_, clf.intercept_
     return coef, intercept
@@ -66,32 +68,36 @@ def folds_of(labels: np.ndarray, folds: int, seed: int) -> np.ndarray:
     return fold
 
 
-def out_of_fold(x, labels, fold, use, num_classes: int, seed: int) -> np.ndarray:
-    """Each item's probabilities from a probe fitted on the `use` items of the other folds."""
+def out_of_fold(x, labels, fold, weight, num_classes: int, seed: int) -> np.ndarray:
+    """Each item's probabilities from a probe fitted on the other folds' items of weight > 0."""
     proba = np.zeros((len(labels), num_classes))
     for f in np.unique(fold):
-        fit = (fold != f) & use
-        coef, b = _fit(x[fit], labels[fit], num_classes, seed)
+        fit = (fold != f) & (weight > 0)
+        coef, b = _fit(x[fit], labels[fit], num_classes, seed, weight[fit])
         proba[fold == f] = softmax(x[fold == f] @ coef.T + b)
     return proba
 
 
 def fit_head(x: np.ndarray, labels: np.ndarray, num_classes: int, seed: int = 0, folds: int = 5,
              clean: bool = True) -> Head:
-    """The cleaned linear head of train features `x` and observed `labels` (see the module doc).
-    `clean=False`: the plain probe, out of fold."""
+    """The cleaned linear head of train features `x` and observed `labels`: cleanlab's
+    CleanLearning around the baselines' logistic regression (so on val and test items it *is*
+    the CleanLearning baseline), and, for the train items, out-of-fold probabilities of the same
+    probe fitted on the kept items with CleanLearning's sample weights. `clean=False`: the plain
+    probe, out of fold."""
     x = np.asarray(x, np.float64)
     labels = np.asarray(labels, np.int64)
     fold = folds_of(labels, folds, seed)
-    everyone = np.ones(len(labels), bool)
-    oof = out_of_fold(x, labels, fold, everyone, num_classes, seed)
-    kept = everyone
+    weight = np.ones(len(labels))
+    clf = None
     if clean:
-        from cleanlab.filter import find_label_issues
+        from cleanlab.classification import CleanLearning
 
-        kept = ~find_label_issues(labels, oof, n_jobs=1)
-        if np.bincount(labels[kept], minlength=num_classes).min() == 0:  # never clean a class away
-            kept = kept | np.isin(labels, np.flatnonzero(np.bincount(labels[kept], minlength=num_classes) == 0))
-        oof = out_of_fold(x, labels, fold, kept, num_classes, seed)
-    coef, intercept = _fit(x[kept], labels[kept], num_classes, seed)
-    return Head(coef, intercept, oof.astype(np.float32), kept)
+        cl = CleanLearning(_logistic(seed), seed=seed, verbose=False, find_label_issues_kwargs={"n_jobs": 1})
+        cl.fit(x, labels)
+        clf = cl.clf
+        weight = (np.asarray(cl.sample_weight, np.float64) if cl.sample_weight is not None
+                  else (~cl.label_issues_mask).astype(np.float64))
+    oof = out_of_fold(x, labels, fold, weight, num_classes, seed)
+    coef, intercept = _fit(x, labels, num_classes, seed, weight, clf)
+    return Head(coef, intercept, oof.astype(np.float32), weight > 0)

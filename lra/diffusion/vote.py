@@ -21,6 +21,12 @@ def vote(neighbor_labels: np.ndarray, num_classes: int, weights: np.ndarray | No
     return np.where(total > 0, out / np.maximum(total, 1e-12), 1.0 / num_classes)
 
 
+def rank_weights(n: int, k: int) -> np.ndarray:
+    """1 + 1e-3·2^-j for the neighbour of rank j: a plain vote whose ties go to the class whose
+    first vote ranks nearest, as the kNN-vote baseline breaks them (lra.baselines.knn_vote)."""
+    return np.broadcast_to(1.0 + 1e-3 * 0.5 ** np.arange(k), (n, k)).copy()
+
+
 def similarity_weights(sims: np.ndarray, temperature: float = 0.0) -> np.ndarray:
     """exp((s − max s)/τ) per row; τ = 0: all ones (the plain vote)."""
     if temperature <= 0:

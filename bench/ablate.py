@@ -41,6 +41,7 @@ VARIANTS = {
     # combined read-out (ŷ_0, head, vote), with and without the CARD prior (head and vote mixed)
     "guided": ("default", {"min_steps": 2000, "prior": "mix", "readout": "combined"}),
     "readout4k": ("default", {"min_steps": 2000, "readout": "combined"}),
+    "headvote": ("default", {"no_diffusion": True}),  # no diffusion: the head and the vote, weights on val
     "paper_decay": ("paper", {"lr_decay_epochs": None}),
     "rounds3": ("default", {"rounds": 3, "min_steps": 4000, "round_fraction": 0.5}),
     "rounds3_margin": ("default", {"rounds": 3, "min_steps": 4000, "round_fraction": 0.5, "relabel_margin": 0.2}),
@@ -99,8 +100,10 @@ def run_one(x, y, split, m, noise: str, seed: int, params: dict, k: int = 10) ->
     tr, va, te = split == "train", split == "val", split == "test"
     C = len(m.classes)
     _, rows = retrieval.self_knn(x[tr], k)
+    params = dict(params)
+    diffusion = not params.pop("no_diffusion", False)  # the ablation without LRA: head and vote read out alone
     cfg = TrainConfig.from_dict({**params, "seed": seed, "device": "cpu"})
-    guided = cfg.prior != "none" or cfg.readout == "combined"
+    guided = cfg.prior != "none" or cfg.readout == "combined" or not diffusion
     t = time.process_time()
     prior, extra = None, {}
     if guided:  # the head, the votes and the prior: part of training, so inside the CPU clock
@@ -108,12 +111,16 @@ def run_one(x, y, split, m, noise: str, seed: int, params: dict, k: int = 10) ->
         g = fit_guides(x[tr], observed[tr], rows, C, cfg.prior, cfg.prior_weight, cfg.vote_weighting,
                        x[va], all_rows[va], observed[va], seed)
         head, votes = g.parts(x, all_rows, C)
-        head[tr], votes[tr] = g.train_parts(rows, C)
+        head[tr], votes[tr] = g.train_parts(x[tr], rows, C)
         if cfg.prior != "none":
             prior = torch.as_tensor(g.prior(head, votes))
             extra["prior_weight"] = g.prior_weight
         extra["head_acc"] = float((head[te].argmax(1) == y[te]).mean())
         extra["vote_acc"] = float((votes[te].argmax(1) == y[te]).mean())
+    if not diffusion:
+        w = choose_weights([head[va], votes[va]], observed[va], cfg.readout_step)
+        return _scores(combine([head, votes], w).argmax(axis=1), y, observed, tr, te, time.process_time() - t,
+                       {**extra, "readout_weights": "/".join(f"{v:g}" for v in w)})
     model, schedule, history, _ = train_rounds(x[tr], observed[tr], rows, C, cfg, x[va], observed[va],
                                                log=lambda *a: None, prior=None if prior is None else prior[tr],
                                                val_prior=None if prior is None else prior[va])
@@ -125,12 +132,16 @@ def run_one(x, y, split, m, noise: str, seed: int, params: dict, k: int = 10) ->
         w = choose_weights([p[va] for p in parts], observed[va], cfg.readout_step)
         pred = combine(parts, w).argmax(axis=1)
         extra["readout_weights"] = "/".join(f"{v:g}" for v in w)
-    cpu = time.process_time() - t
+    return _scores(pred, y, observed, tr, te, time.process_time() - t, {"epochs": len(history), **extra})
+
+
+def _scores(pred, y, observed, tr, te, cpu: float, extra: dict) -> dict:
+    """Test accuracy and the wrong-label F1 of the train flags (read-out class ≠ observed label)."""
     wrong, flag = observed[tr] != y[tr], pred[tr] != observed[tr]
     tp = (wrong & flag).sum()
     f1 = 2 * tp / max(1, wrong.sum() + flag.sum())
     return {"acc": float((pred[te] == y[te]).mean()), "f1": float(f1), "train_cpu_s": cpu,
-            "epochs": len(history), "noise_rate": float(wrong.mean()), **extra}
+            "noise_rate": float(wrong.mean()), **extra}
 
 
 def main() -> None:
@@ -141,6 +152,8 @@ def main() -> None:
     p.add_argument("--only", nargs="*")
     p.add_argument("--compare", nargs=2, metavar=("BASE", "NEW"))
     p.add_argument("--baselines", action="store_true", help="score the baselines and bounds per run")
+    p.add_argument("--part", default="", help="write <variant>.<part>.tsv (two processes of one variant at once); "
+                                              "--compare reads the variant's parts together")
     args = p.parse_args()
     if args.compare:
         return compare(*args.compare)
@@ -154,7 +167,7 @@ def main() -> None:
         base, over = VARIANTS[args.variant]
         params = {**PRESETS[base], **over}
         name_, one = args.variant, lambda x, y, split, m, noise, seed: run_one(x, y, split, m, noise, seed, params)
-    path = OUT / f"{name_}.tsv"
+    path = OUT / (f"{name_}.{args.part}.tsv" if args.part else f"{name_}.tsv")
     done = pd.read_csv(path, sep="\t") if path.exists() else pd.DataFrame(columns=["dataset", "seed", "noise"])
     for name in GROUPS[args.group]:
         if args.only and name not in args.only:
@@ -171,12 +184,18 @@ def main() -> None:
                 done.to_csv(path, sep="\t", index=False, float_format="%.4f")
 
 
+def rows_of(variant: str) -> pd.DataFrame:
+    """A variant's rows: <variant>.tsv and its parts <variant>.<part>.tsv, one row per run."""
+    paths = sorted(OUT.glob(f"{variant}.tsv")) + sorted(OUT.glob(f"{variant}.*.tsv"))
+    rows = pd.concat([pd.read_csv(p, sep="\t") for p in paths], ignore_index=True)
+    return rows.drop_duplicates(["dataset", "seed", "noise"], keep="last")
+
+
 def compare(base: str, new: str) -> None:
     """Paired differences new − base per cell and overall (t-interval over seeds of the cell means)."""
     from accuracy import t_interval
 
-    a = pd.read_csv(OUT / f"{base}.tsv", sep="\t")
-    b = pd.read_csv(OUT / f"{new}.tsv", sep="\t")
+    a, b = rows_of(base), rows_of(new)
     j = a.merge(b, on=["dataset", "seed", "noise"], suffixes=("_a", "_b"))
     j["d"] = 100 * (j.acc_b - j.acc_a)
     bl = OUT / "baselines.tsv"

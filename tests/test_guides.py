@@ -24,8 +24,12 @@ def _linear_data(n=300, d=8, C=3, seed=0, flip=0.2):
 def test_head_is_out_of_fold_and_cleaned():
     x, y, noisy = _linear_data()
     h = fit_head(x, noisy, 3, seed=0)
-    assert h.oof.shape == (300, 3) and np.allclose(h.oof.sum(1), 1, atol=1e-5)
-    assert (h.oof.argmax(1) == y).mean() > 0.9  # cleaner than the 80 % of the labels it learnt from
+    oof = h.out_of_fold(x)
+    assert oof.shape == (300, 3) and np.allclose(oof.sum(1), 1, atol=1e-5)
+    assert (oof.argmax(1) == y).mean() > 0.9  # cleaner than the 80 % of the labels it learnt from
+    assert h.fold_coef.shape == (5, 3, 8) and set(h.fold) == set(range(5))
+    rows = h.fold == 0  # item i's row comes from the probe that left its fold out
+    assert np.allclose(oof[rows], softmax(x[rows] @ h.fold_coef[0].T + h.fold_intercept[0]))
     wrong = noisy != y
     assert (~h.kept[wrong]).mean() > 0.5 and h.kept[~wrong].mean() > 0.9  # flags mostly the flips
     assert np.allclose(h.proba(x).sum(1), 1)
@@ -122,7 +126,7 @@ def test_fit_guides_parts_and_prior():
     x, y, noisy = _linear_data(n=200)
     rows = np.argsort(-(x @ x.T) + 1e9 * np.eye(200), axis=1)[:, :5]
     g = fit_guides(x, noisy, rows, 3, "mix", -1.0, "reliability", x[:20], rows[:20], noisy[:20], seed=0)
-    head, votes = g.train_parts(rows, 3)
+    head, votes = g.train_parts(x, rows, 3)
     assert head.shape == votes.shape == (200, 3) and 0 <= g.prior_weight <= 1
     mu = g.prior(head, votes)
     assert mu.dtype == np.float32 and np.allclose(mu.sum(1), 1, atol=1e-5)

@@ -40,9 +40,9 @@ class Guides:
     def prior(self, head: np.ndarray, votes: np.ndarray) -> np.ndarray:
         return mix(head, votes, self.prior_weight)
 
-    def train_parts(self, neighbor_rows: np.ndarray, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
-        """The train items' own parts: out-of-fold head rows, votes without themselves."""
-        return self.head.oof, self.vote(neighbor_rows, num_classes)
+    def train_parts(self, x: np.ndarray, neighbor_rows: np.ndarray, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+        """The train items' own parts (rows as at fit): out-of-fold head rows, votes without themselves."""
+        return self.head.out_of_fold(x), self.vote(neighbor_rows, num_classes)
 
 
 def fit_guides(x: np.ndarray, labels: np.ndarray, neighbor_rows: np.ndarray, num_classes: int, prior: str = "mix",
@@ -57,7 +57,7 @@ def fit_guides(x: np.ndarray, labels: np.ndarray, neighbor_rows: np.ndarray, num
 
             raise LraError(f"config key train.{key}: {value!r}; use {' or '.join(allowed)}")
     head = fit_head(x, labels, num_classes, seed)
-    weight = reliability(labels, head.oof) if vote_weighting == "reliability" else np.ones(len(labels))
+    weight = reliability(labels, head.out_of_fold(x)) if vote_weighting == "reliability" else np.ones(len(labels))
     g = Guides(head, np.asarray(labels), weight.astype(np.float64), 1.0 if prior == "head" else prior_weight)
     if prior == "mix" and prior_weight < 0:
         if val_x is None or not len(val_x):

@@ -18,15 +18,28 @@ import numpy as np
 
 @dataclass
 class Head:
-    """A fitted head: softmax(x Wᵀ + b) over the classes, and the train items' out-of-fold rows."""
+    """A fitted head: softmax(x Wᵀ + b) over the classes for new items, and one probe per fold
+    for the train items (item i is scored by the probe of its fold, which never saw it). Small
+    enough to store with the model: (folds + 1) × C × d numbers and a fold index per train item."""
 
     coef: np.ndarray  # (C, d)
     intercept: np.ndarray  # (C,)
-    oof: np.ndarray  # (N_train, C) out-of-fold probabilities of the train items
+    fold_coef: np.ndarray  # (folds, C, d)
+    fold_intercept: np.ndarray  # (folds, C)
+    fold: np.ndarray  # (N_train,) the fold of each train item
     kept: np.ndarray  # (N_train,) bool: not flagged as a label issue, used by the fits
 
     def proba(self, x: np.ndarray) -> np.ndarray:
-        return softmax(x @ self.coef.T + self.intercept)
+        return softmax(np.asarray(x, np.float64) @ self.coef.T + self.intercept)
+
+    def out_of_fold(self, x_train: np.ndarray) -> np.ndarray:
+        """The train items' probabilities, each from the probe that left it out (rows as at fit)."""
+        x = np.asarray(x_train, np.float64)
+        out = np.zeros((len(x), len(self.intercept)))
+        for f in range(len(self.fold_coef)):
+            rows = self.fold == f
+            out[rows] = softmax(x[rows] @ self.fold_coef[f].T + self.fold_intercept[f])
+        return out
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
@@ -68,14 +81,13 @@ def folds_of(labels: np.ndarray, folds: int, seed: int) -> np.ndarray:
     return fold
 
 
-def out_of_fold(x, labels, fold, weight, num_classes: int, seed: int) -> np.ndarray:
-    """Each item's probabilities from a probe fitted on the other folds' items of weight > 0."""
-    proba = np.zeros((len(labels), num_classes))
-    for f in np.unique(fold):
+def fold_probes(x, labels, fold, weight, num_classes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """One probe per fold, fitted on the other folds' items of weight > 0: (coefs, intercepts)."""
+    fits = []
+    for f in range(fold.max() + 1):
         fit = (fold != f) & (weight > 0)
-        coef, b = _fit(x[fit], labels[fit], num_classes, seed, weight[fit])
-        proba[fold == f] = softmax(x[fold == f] @ coef.T + b)
-    return proba
+        fits.append(_fit(x[fit], labels[fit], num_classes, seed, weight[fit]))
+    return np.stack([c for c, _ in fits]), np.stack([b for _, b in fits])
 
 
 def fit_head(x: np.ndarray, labels: np.ndarray, num_classes: int, seed: int = 0, folds: int = 5,
@@ -98,6 +110,6 @@ def fit_head(x: np.ndarray, labels: np.ndarray, num_classes: int, seed: int = 0,
         clf = cl.clf
         weight = (np.asarray(cl.sample_weight, np.float64) if cl.sample_weight is not None
                   else (~cl.label_issues_mask).astype(np.float64))
-    oof = out_of_fold(x, labels, fold, weight, num_classes, seed)
+    fold_coef, fold_intercept = fold_probes(x, labels, fold, weight, num_classes, seed)
     coef, intercept = _fit(x, labels, num_classes, seed, weight, clf)
-    return Head(coef, intercept, oof.astype(np.float32), weight > 0)
+    return Head(coef, intercept, fold_coef, fold_intercept, fold, weight > 0)

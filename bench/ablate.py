@@ -86,7 +86,7 @@ def baseline_row(x, y, split, m, noise: str, seed: int, k: int = 10) -> dict:
     return out
 
 
-def run_one(x, y, split, m, noise: str, seed: int, params: dict, k: int = 10) -> dict:
+def run_one(x, y, split, m, noise: str, seed: int, params: dict, k: int = 10, keep: Path | None = None) -> dict:
     import torch
 
     from lra import noise as noise_mod, retrieval
@@ -124,15 +124,20 @@ def run_one(x, y, split, m, noise: str, seed: int, params: dict, k: int = 10) ->
     model, schedule, history, _ = train_rounds(x[tr], observed[tr], rows, C, cfg, x[va], observed[va],
                                                log=lambda *a: None, prior=None if prior is None else prior[tr],
                                                val_prior=None if prior is None else prior[va])
+    cpu = time.process_time() - t  # training: head, votes, prior and the rounds; not the prediction below
     y0 = predict(model, schedule, torch.as_tensor(x), prior=prior)[0]
     pred = read_out(y0).numpy()
+    if guided and keep is not None:  # the read-out's inputs, to study read-out rules without retraining
+        keep.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(keep, y0=y0.numpy(), head=head.astype(np.float32), votes=votes.astype(np.float32),
+                            observed=observed, y=y, split=split)
     if cfg.readout == "combined":
         extra["acc_diffusion"] = float((pred[te] == y[te]).mean())
         parts = [diffusion_scores(y0.numpy()), head, votes]
         w = choose_weights([p[va] for p in parts], observed[va], cfg.readout_step)
         pred = combine(parts, w).argmax(axis=1)
         extra["readout_weights"] = "/".join(f"{v:g}" for v in w)
-    return _scores(pred, y, observed, tr, te, time.process_time() - t, {"epochs": len(history), **extra})
+    return _scores(pred, y, observed, tr, te, cpu, {"epochs": len(history), **extra})
 
 
 def _scores(pred, y, observed, tr, te, cpu: float, extra: dict) -> dict:
@@ -166,7 +171,11 @@ def main() -> None:
     else:
         base, over = VARIANTS[args.variant]
         params = {**PRESETS[base], **over}
-        name_, one = args.variant, lambda x, y, split, m, noise, seed: run_one(x, y, split, m, noise, seed, params)
+        def one(x, y, split, m, noise, seed):
+            keep = OUT / "arrays" / args.variant / f"{name}-{seed}-{noise}.npz"  # name: the loop below
+            return run_one(x, y, split, m, noise, seed, params, keep=keep)
+
+        name_ = args.variant
     path = OUT / (f"{name_}.{args.part}.tsv" if args.part else f"{name_}.tsv")
     done = pd.read_csv(path, sep="\t") if path.exists() else pd.DataFrame(columns=["dataset", "seed", "noise"])
     for name in GROUPS[args.group]:

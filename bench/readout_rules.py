@@ -17,19 +17,9 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from lra.diffusion.readout import combine, diffusion_scores, simplex_grid  # noqa: E402
+from lra.diffusion.readout import choose_weights, combine, diffusion_scores  # noqa: E402
 
 OUT = REPO / "bench" / "out" / "ablate"
-
-
-def choose(parts, labels, step: float, tolerance: float) -> np.ndarray:
-    """Grid weights with the best val accuracy; with `tolerance` > 0, of those within that many
-    standard errors of the best, the one with the most weight on the first part (the diffusion)."""
-    grid = simplex_grid(len(parts), step)
-    acc = np.array([(combine(parts, w).argmax(axis=1) == labels).mean() for w in grid])
-    p = acc.max()
-    ok = acc >= p - tolerance * np.sqrt(p * (1 - p) / len(labels)) - 1e-12
-    return grid[int(np.flatnonzero(ok)[0])]  # the grid is ordered by diffusion weight, most first
 
 
 RULES = {  # name: (which parts, grid step, tolerance in standard errors)
@@ -55,7 +45,7 @@ def study(variant: str) -> pd.DataFrame:
         r = {"dataset": dataset, "seed": int(seed), "noise": noise}
         for name, (which, step, tol) in RULES.items():
             ps = [parts[c] for c in which]
-            w = choose([p[va] for p in ps], a["observed"][va], step, tol) if len(ps) > 1 else np.ones(1)
+            w = choose_weights([p[va] for p in ps], a["observed"][va], step, tol) if len(ps) > 1 else np.ones(1)
             r[name] = float((combine([p[te] for p in ps], w).argmax(axis=1) == a["y"][te]).mean())
         rows.append(r)
     return pd.DataFrame(rows)

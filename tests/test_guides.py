@@ -120,6 +120,12 @@ def test_readout_grid_and_choice():
     assert np.allclose(choose_weights([d, h], np.array([0, 0]), 0.5), [1, 0])  # tie: the diffusion
     w = choose_weights([d, h], np.array([1, 0]), 0.5)
     assert (combine([d, h], w).argmax(1) == [1, 0]).all()
+    labels = np.ones(100, np.int64)
+    d_pred, h_pred = labels.copy(), labels.copy()
+    d_pred[:10], h_pred[-9:] = 0, 2  # the diffusion right on 90, the head on 91
+    d_, h_ = np.eye(3)[d_pred] * 0.85 + 0.05, np.eye(3)[h_pred] * 0.85 + 0.05
+    assert np.allclose(choose_weights([d_, h_], labels, 0.5), [0, 1])  # the best on val, however slightly
+    assert np.allclose(choose_weights([d_, h_], labels, 0.5, tolerance=1.0), [1, 0])  # within one SE: the diffusion
 
 
 def test_fit_guides_parts_and_prior():

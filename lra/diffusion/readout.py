@@ -32,9 +32,12 @@ def combine(parts: list[np.ndarray], weights) -> np.ndarray:
     return sum(w * np.asarray(p, np.float64) for w, p in zip(weights, parts))
 
 
-def choose_weights(parts: list[np.ndarray], labels: np.ndarray, step: float = 0.25) -> np.ndarray:
+def choose_weights(parts: list[np.ndarray], labels: np.ndarray, step: float = 0.25, tolerance: float = 0.0) -> np.ndarray:
     """The grid weights whose combined argmax agrees most with `labels`; among ties the one
-    with the most weight on the first part (the diffusion), then the grid's order."""
+    with the most weight on the first part (the diffusion), then the grid's order. With
+    `tolerance` > 0: the first (most diffusion) of those within that many standard errors of the best."""
     grid = simplex_grid(len(parts), step)
     acc = np.array([(combine(parts, w).argmax(axis=1) == labels).mean() for w in grid])
-    return grid[int(np.flatnonzero(acc >= acc.max() - 1e-12)[0])]
+    p = acc.max()
+    ok = acc >= p - tolerance * np.sqrt(p * (1 - p) / max(1, len(labels))) - 1e-12
+    return grid[int(np.flatnonzero(ok)[0])]

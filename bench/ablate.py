@@ -37,6 +37,7 @@ OUT = REPO / "bench" / "out" / "ablate"
 # Each variant: (base preset, train keys over it).
 VARIANTS = {
     "paper": ("paper", {}),
+    "default": ("default", {}),
     # issue 15 (lra.diffusion.guides): 4,000 steps (2,000 + 1,000 + 1,000) instead of 6,000, with the
     # combined read-out (ŷ_0, head, vote), with and without the CARD prior (head and vote mixed)
     "guided": ("default", {"min_steps": 2000, "prior": "mix", "readout": "combined"}),
@@ -154,6 +155,7 @@ def main() -> None:
     p.add_argument("--variant", choices=sorted(VARIANTS))
     p.add_argument("--group", choices=sorted(GROUPS), default="dev")
     p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--first-seed", type=int, default=0, help="start at this seed (split a variant over processes)")
     p.add_argument("--only", nargs="*")
     p.add_argument("--compare", nargs=2, metavar=("BASE", "NEW"))
     p.add_argument("--baselines", action="store_true", help="score the baselines and bounds per run")
@@ -181,7 +183,7 @@ def main() -> None:
     for name in GROUPS[args.group]:
         if args.only and name not in args.only:
             continue
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.seeds):
             x, y, split, m = arrays(name, seed, REPO / "bench" / "out" / "accuracy" / "data")
             for noise in NOISES:
                 if ((done.dataset == name) & (done.seed == seed) & (done.noise == noise)).any():

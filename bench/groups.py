@@ -4,8 +4,7 @@
   - digits: scikit-learn's bundled 8×8 digits, 1,797 images, 10 balanced classes, encoder pixels:8
     (the embedded default of config.yaml);
   - synthetic: 3,000 × 64 Gaussian class clusters, 10 balanced classes of 3 blobs each
-    (`lra.synthetic`, spread 1.4): an embeddings file, neighbours informative, classes not linear.
-- heldout (run only once a change is final):
+    (`lra.synthetic`, spread 1.4): an embeddings file, neighbours informative, classes not linear;
   - glyphs: the 26 capital letters rendered from the 22 DejaVu fonts on disk (Debian's
     fonts-dejavu-core), 4 random variants each (size 22-26 px, rotation ±6°, shift ±1 px, stroke
     0-1; 2,288 PNGs of 32×32), a folder dataset with encoder pixels:12: other images, 26 classes,
@@ -13,6 +12,22 @@
   - longtail: 3,000 × 96 features of 20 classes whose sizes fall geometrically from the largest
     to one tenth of it (imbalance 10), each class 2 blobs in a 12-dim latent space mapped
     through a fixed random tanh network: imbalanced, more classes, a curved feature manifold.
+  (glyphs and longtail were the held-out group of issue 12; once looked at, they became dev.)
+- heldout (run only once a change is final; fixed before the tuning of issue 15):
+  - emoji: the 1,906 base emoji (no skin-tone variants, no "Component" entries) of the Twitter
+    (Twemoji) set that npm's emoji-datasource-twitter 16.0.0 ships as 64×64 PNGs, labelled by
+    their Unicode category (9 classes, 85 to 386 items: People & Body, Flags, Objects, Symbols,
+    Travel & Places, Smileys & Emotion, Animals & Nature, Food & Drink, Activities). Composited on
+    white and written as 32×32 PNGs; a folder dataset with encoder pixels:16 (colour). Install:
+    `npm install -g emoji-datasource-twitter@16.0.0`. Colour pictures, imbalanced classes that
+    are semantic groups rather than shapes;
+  - words: 2,400 words of 10 languages (240 each) from Debian's spelling word lists (wamerican,
+    wngerman, wfrench, witalian, wspanish, wportuguese, wdutch, wswedish, wdanish, wpolish under
+    /usr/share/dict), lower-case letters only, 5 to 12 letters, words of more than one list left
+    out; features: hashed character 1- to 4-grams of "^word$" (512 buckets, log counts × idf), an
+    embeddings file. Install: `apt-get install wamerican wngerman wfrench witalian wspanish
+    wportuguese wdutch wswedish wdanish wpolish`. Text, not pictures: sparse n-gram features and
+    classes of close relatives (Spanish/Portuguese/Italian, Danish/Swedish, German/Dutch).
 
 Every seed re-draws the data split (stratified: 10 % val, 20 % test of each class), the noise
 and the training; the items themselves (pixels, vectors) are fixed per dataset.
@@ -21,15 +36,26 @@ and the training; the items themselves (pixels, vectors) are fixed per dataset.
 from __future__ import annotations
 
 import glob
+import json
+import shutil
+import subprocess
+import zlib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-GROUPS = {"dev": ("digits", "synthetic"), "heldout": ("glyphs", "longtail")}
+GROUPS = {"dev": ("digits", "synthetic", "glyphs", "longtail"), "heldout": ("emoji", "words")}
 VAL_FRACTION, TEST_FRACTION = 0.1, 0.2
 FONT_GLOB = "/usr/share/fonts/truetype/dejavu/*.ttf"
 LETTERS = [chr(c) for c in range(ord("A"), ord("Z") + 1)]
+EMOJI_PACKAGE = "emoji-datasource-twitter"
+EMOJI_CATEGORIES = ["Smileys & Emotion", "People & Body", "Animals & Nature", "Food & Drink", "Travel & Places",
+                    "Activities", "Objects", "Symbols", "Flags"]
+WORD_LISTS = {"english": "american-english", "german": "ngerman", "french": "french", "italian": "italian",
+              "spanish": "spanish", "portuguese": "portuguese", "dutch": "dutch", "swedish": "swedish",
+              "danish": "danish", "polish": "polish"}
+WORD_PACKAGES = "wamerican wngerman wfrench witalian wspanish wportuguese wdutch wswedish wdanish wpolish"
 
 
 def pipeline_config(name: str, seed: int, root: Path) -> dict:
@@ -38,13 +64,15 @@ def pipeline_config(name: str, seed: int, root: Path) -> dict:
     split = {"val_fraction": VAL_FRACTION}
     if name == "digits":
         return {"dataset": {"kind": "bundled", **split, "test_fraction": TEST_FRACTION}, "encoder": "pixels:8"}
-    if name == "glyphs":
-        frame = glyph_images(root / "glyphs")
-        csv = root / "glyphs" / f"seed{seed}.csv"
+    if name in IMAGES:
+        build, classes, encoder = IMAGES[name]
+        frame = build(root / name)
+        csv = root / name / f"seed{seed}.csv"
         if not csv.exists():
-            frame.assign(split=_split(frame["label"].to_numpy(), seed)).to_csv(csv, index=False)
-        return {"dataset": {"kind": "folder", "csv": str(csv), "name": "glyphs", "classes": LETTERS, **split},
-                "encoder": "pixels:12"}
+            codes = frame["label"].map({c: i for i, c in enumerate(classes)}).to_numpy()
+            frame.assign(split=_split(codes, seed)).to_csv(csv, index=False)
+        return {"dataset": {"kind": "folder", "csv": str(csv), "name": name, "classes": classes, **split},
+                "encoder": encoder}
     x, y = vectors(name)
     path = root / f"{name}-seed{seed}.parquet"
     if not path.exists():
@@ -67,6 +95,8 @@ def vectors(name: str) -> tuple[np.ndarray, np.ndarray]:
         return clustered_features(n=3000, dim=64, num_classes=10, spread=1.4, modes=3, seed=0)
     if name == "longtail":
         return longtail_features()
+    if name == "words":
+        return word_features()
     raise KeyError(name)
 
 
@@ -113,6 +143,90 @@ def glyph_images(folder: Path, variants: int = 4, size: int = 32, seed: int = 0)
                     canvas.crop((size // 2, size // 2, 3 * size // 2, 3 * size // 2)).save(path)
                 rows.append({"path": path.name, "label": letter, "clean_label": letter})
     return pd.DataFrame(rows)
+
+
+def emoji_images(folder: Path, size: int = 32) -> pd.DataFrame:
+    """The base emoji of npm's emoji-datasource-twitter (no skin-tone variants, no Component),
+    composited on white and resized to size×size PNGs under `folder`; label = Unicode category."""
+    from PIL import Image
+
+    package = _npm_package(EMOJI_PACKAGE)
+    entries = json.loads((package / "emoji.json").read_text())
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for e in sorted(entries, key=lambda e: e["unified"]):
+        if not e.get("has_img_twitter") or e["category"] not in EMOJI_CATEGORIES:
+            continue
+        path = folder / f"{e['unified'].lower()}.png"
+        if not path.exists():
+            rgba = Image.open(package / "img" / "twitter" / "64" / e["image"]).convert("RGBA")
+            white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            Image.alpha_composite(white, rgba).convert("RGB").resize((size, size), Image.LANCZOS).save(path)
+        rows.append({"path": path.name, "label": e["category"], "clean_label": e["category"]})
+    return pd.DataFrame(rows)
+
+
+def _npm_package(name: str) -> Path:
+    """The folder of a globally installed npm package, or one clear line saying how to install it."""
+    roots = [Path("/usr/lib/node_modules"), Path("/usr/local/lib/node_modules")]
+    if shutil.which("npm"):
+        out = subprocess.run(["npm", "root", "-g"], capture_output=True, text=True)
+        roots.insert(0, Path(out.stdout.strip()))
+    for root in roots:
+        if (root / name / "package.json").exists():
+            return root / name
+    raise SystemExit(f"emoji: npm package {name} not found under {', '.join(map(str, roots))}; "
+                     f"install it with `npm install -g {name}@16.0.0`")
+
+
+def word_lists(per_language: int = 240, min_len: int = 5, max_len: int = 12, seed: int = 0):
+    """`per_language` words of each language of WORD_LISTS: lower-case letters only, min_len to
+    max_len long, found in no other list. Returns (words, language index)."""
+    lists = {}
+    for lang, file in WORD_LISTS.items():
+        path = Path("/usr/share/dict") / file
+        if not path.exists():
+            raise SystemExit(f"words: {path} is missing; install Debian's word lists "
+                             f"(apt-get install {WORD_PACKAGES})")
+        raw = path.read_bytes()
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:  # Debian's Swedish list is ISO-8859-1
+            text = raw.decode("latin-1")
+        lists[lang] = {w for w in text.split() if w.isalpha() and w.islower() and min_len <= len(w) <= max_len}
+    seen: dict[str, int] = {}
+    for words in lists.values():
+        for w in words:
+            seen[w] = seen.get(w, 0) + 1
+    rng = np.random.default_rng(seed)
+    out, y = [], []
+    for c, words in enumerate(lists.values()):
+        unique = sorted(w for w in words if seen[w] == 1)
+        out += [unique[i] for i in rng.choice(len(unique), per_language, replace=False)]
+        y += [c] * per_language
+    return out, np.array(y, np.int64)
+
+
+def ngram_features(words: list[str], dim: int = 512, n_max: int = 4) -> np.ndarray:
+    """Hashed character 1..n_max-grams of "^word$" (crc32 buckets), log(1 + count) × idf, L2-normalised."""
+    x = np.zeros((len(words), dim), np.float32)
+    for i, w in enumerate(words):
+        s = f"^{w}$"
+        for n in range(1, n_max + 1):
+            for j in range(len(s) - n + 1):
+                x[i, zlib.crc32(s[j:j + n].encode()) % dim] += 1
+    x = np.log1p(x)
+    x *= np.log(len(words) / (1 + (x > 0).sum(axis=0)))[None] + 1
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def word_features():
+    words, y = word_lists()
+    order = np.random.default_rng(0).permutation(len(y))
+    return ngram_features([words[i] for i in order]), y[order]
+
+
+IMAGES = {"glyphs": (glyph_images, LETTERS, "pixels:12"), "emoji": (emoji_images, EMOJI_CATEGORIES, "pixels:16")}
 
 
 def arrays(name: str, seed: int, root: Path):

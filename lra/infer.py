@@ -63,6 +63,7 @@ class Run:
     encoder: dict | None  # spec, options, state, dtype; None: trained on a user's embeddings file
     predict: dict  # ddim_steps, samples, eta, seed
     images: dict | None = None  # E_φ on pixels: how its images are read (network, size, mean, std, ...)
+    guides: tuple | None = None  # a guided run's (Guides, the FAISS index of its train items, k)
 
 
 def load_run(run_dir) -> Run:
@@ -84,7 +85,9 @@ def load_run(run_dir) -> Run:
               "eta": float(meta.get("eta", 0.0)),
               # older predictions lack the seed; the workflow samples with the run's (= train) seed
               "seed": int(meta.get("seed", state["train_config"].get("seed", 0)))}
-    return Run(run, model, schedule, list(state["classes"]), state["encoder"], params, state.get("images"))
+    out = Run(run, model, schedule, list(state["classes"]), state["encoder"], params, state.get("images"))
+    out.guides = run_guides(out, state)
+    return out
 
 
 def infer(run_dir, out, images=None, feature_file=None, device: str = "auto", batch_size: int = 4096,
@@ -175,20 +178,49 @@ def run_weights(run: Run) -> Path:
     if not state.get("weights") or not state.get("digest"):
         raise LraError(f"{run.path}: the run's {spec} features do not record their weights file; re-embed and "
                        "retrain (snakemake --cores all)")
-    recorded = Path(state["weights"])
-    places = [recorded] + ([paths.workdir(run.path) / recorded] if not recorded.is_absolute() else [])
-    found = next((p for p in places if p.is_file()), None)
-    if found is None:
-        raise LraError(f"{run.path}: the run's {spec} features were embedded with the weights file {recorded}, "
-                       f"which is missing (looked for {' and '.join(map(str, dict.fromkeys(places)))}); restore it, "
-                       "or rerun the workflow (snakemake --cores all: pretrain writes it again, and the run's "
-                       "stages rerun on it)")
+    found = recorded_file(run, state["weights"], f"the run's {spec} features were embedded with the weights file",
+                          "snakemake --cores all: pretrain writes it again, and the run's stages rerun on it")
     if file_digest(found) != state["digest"]:
         raise LraError(f"{found}: these weights changed since the run's {spec} features were embedded (digest "
                        f"{file_digest(found)}, the run's {state['digest']}), so new images would not be embedded "
                        "as the run's own were; restore the run's weights file, or rerun the workflow "
                        "(snakemake --cores all) to retrain the run on the new weights")
     return found
+
+
+def recorded_file(run: Run, recorded, what: str, remake: str) -> Path:
+    """A file a run's model records by path: where it was read (absolute, or relative to the
+    working directory), else the same path under the working directory of the run's results tree
+    (infer run from elsewhere). Missing: one error saying what it is and how to make it again."""
+    recorded = Path(recorded)
+    places = [recorded] + ([paths.workdir(run.path) / recorded] if not recorded.is_absolute() else [])
+    found = next((p for p in places if p.is_file()), None)
+    if found is None:
+        raise LraError(f"{run.path}: {what} {recorded}, which is missing (looked for "
+                       f"{' and '.join(map(str, dict.fromkeys(places)))}); restore it, or rerun the workflow ({remake})")
+    return found
+
+
+def run_guides(run: Run, state: dict):
+    """A guided run's head, vote and weights, and the index its new items' neighbours are found in
+    (checked: it must hold the run's train items), or None."""
+    record = state.get("guides")
+    if record is None:
+        return None
+    from .core.files import read_index
+    from .diffusion.guides import Guides
+
+    if not record.get("index"):
+        raise LraError(f"{run.path}: this guided run does not record its retrieval index, which new items' "
+                       "neighbours come from; retrain it (snakemake --cores all --forcerun train)")
+    path = recorded_file(run, record["index"], "the run's neighbours come from the retrieval index",
+                         "snakemake --cores all: the index stage builds it again")
+    index = read_index(path)
+    guides = Guides.from_state(record)
+    if index.ntotal != len(guides.train_labels):
+        raise LraError(f"{path}: the index holds {index.ntotal} items, the run was trained on "
+                       f"{len(guides.train_labels)}; rerun the workflow (snakemake --cores all)")
+    return guides, index, int(record["k"])
 
 
 def embed(enc, rows: pd.DataFrame, dtype: str, csv) -> np.ndarray:
@@ -257,19 +289,39 @@ def predict(run: Run, x: np.ndarray, keys: np.ndarray, device: str = "auto", bat
     run.model.to(dev)
     run.schedule.to(dev)
     p = run.predict
+    guide, parts = new_item_guides(run, x)
     y0, votes = sample(run.model, run.schedule, torch.as_tensor(x, device=dev), fq, steps=p["ddim_steps"],
                        batch_size=batch_size, samples=p["samples"], eta=p["eta"], seed=p["seed"],
-                       keys=item_keys(keys))
-    return describe(y0.numpy(), None if votes is None else votes.numpy(), p["samples"], run.classes)
+                       keys=item_keys(keys), **guide.sampling(parts, dev))
+    return describe(y0.numpy(), None if votes is None else votes.numpy(), p["samples"], run.classes,
+                    guide.scores(y0.numpy(), parts))
 
 
-def describe(y0: np.ndarray, votes: np.ndarray | None, samples: int, classes: list[str]) -> pd.DataFrame:
-    """predicted, p_predicted, entropy, top5 (class names) from ŷ_0 and the trajectories' votes."""
-    from .diffusion.readout import ranked_classes
+def new_item_guides(run: Run, x: np.ndarray):
+    """A guided run's parts of new items, as predict computes its test items': the head's
+    probabilities and the vote of their k nearest train items in the run's index."""
+    from .diffusion.stage import ItemGuides
+
+    if run.guides is None:
+        return ItemGuides(), None
+    from .retrieval import knn
+
+    guides, index, k = run.guides
+    none = np.full(len(x), -1, np.int64)  # no new item is a train item: search as the neighbors stage does
+    _, rows = knn.neighbors(index, np.ascontiguousarray(x, np.float32), k, none)
+    guide = ItemGuides(guides, rows, none, len(run.classes))
+    return guide, guide.parts(x, slice(None))
+
+
+def describe(y0: np.ndarray, votes: np.ndarray | None, samples: int, classes: list[str],
+             scores: np.ndarray | None = None) -> pd.DataFrame:
+    """predicted, p_predicted, entropy, top5 (class names) from ŷ_0 (or the combined read-out's
+    `scores`) and the trajectories' votes."""
+    from .diffusion.readout import best_first, ranked_classes
     from .diffusion.sample import vote_frequencies  # the shares and entropy predict stores
 
     names = np.asarray(classes, dtype=object)
-    order = ranked_classes(y0)
+    order = ranked_classes(y0) if scores is None else best_first(scores)
     predicted = order[:, 0]
     out = pd.DataFrame({"predicted": names[predicted]})
     if votes is not None and samples:

@@ -136,11 +136,15 @@ TABLE = (
         arg("--checkpoint-minutes", type=float, default=5.0,
             help="save train.ckpt beside --out this often (0: only on SIGTERM); a rerun resumes from it"),
         arg("--num-workers", type=_workers, default=None,
-            help="image_network on pixels: DataLoader processes decoding images (default: threads - 1, at most 8)")),
+            help="image_network on pixels: DataLoader processes decoding images (default: threads - 1, at most 8)"),
+        arg("--index", dest="index_path", default=None,
+            help="the retrieval index over the train items: a guided run records it for lra infer")),
         libraries=("torch",)),
     Stage("predict", "lra.diffusion.stage:predict", "DDIM predictions for every item", (
         path("--manifest"), path("--model", "model_path"), path("--out"), features(),
-        params("ddim_steps, samples, eta, seed, device, batch_size, chunk_rows (lra.diffusion.config.PredictConfig)")),
+        params("ddim_steps, samples, eta, seed, device, batch_size, chunk_rows (lra.diffusion.config.PredictConfig)"),
+        arg("--neighbors", dest="neighbors_path", default=None,
+            help="the neighbour table: a guided run's prior and read-out need the items' neighbours")),
         libraries=("torch",)),
     Stage("score", "lra.score.stage:score", "metrics.json and label_issues.parquet", (
         path("--manifest"), path("--labels"), path("--neighbors", "neighbors_path"), path("--predictions"),

@@ -45,7 +45,13 @@ def test_targets_report_met_and_missed_with_the_margin():
 
 def test_the_groups_are_fixed_and_disjoint():
     groups = bench_datasets.GROUPS
-    assert groups == {"dev": ("digits", "synthetic"), "heldout": ("glyphs", "longtail")}
+    assert groups == {"dev": ("digits", "synthetic", "glyphs", "longtail"), "heldout": ("emoji", "words")}
     x, y = bench_datasets.longtail_features()
     counts = np.bincount(y)
     assert len(counts) == 20 and 9 <= counts.max() / counts.min() <= 11  # imbalance 10
+
+
+def test_ngram_features_are_unit_rows_that_tell_spellings_apart():
+    x = bench_datasets.ngram_features(["hello", "hallo", "zzzzz"], dim=64)
+    assert x.shape == (3, 64) and np.allclose(np.linalg.norm(x, axis=1), 1)
+    assert x[0] @ x[1] > x[0] @ x[2]  # shared n-grams, closer

@@ -19,7 +19,7 @@ TRAIN = {"epochs": 2, "batch_size": 8, "eval_every": 1, "T": 50, "F": 16, "warmu
          "device": "cpu"}
 
 
-def _run(root, dtype="float32", spec=None, encoder="pixels:8", **options):
+def _run(root, dtype="float32", spec=None, encoder="pixels:8", train=None, **options):
     """data → predict in `root/run` (a run folder: model.pt, predictions.parquet); the features as `dtype`."""
     r = root / "run"
     spec = spec or {"kind": "folder", "csv": str(folder_dataset(root / "data", n_per_class=8))}
@@ -32,15 +32,22 @@ def _run(root, dtype="float32", spec=None, encoder="pixels:8", **options):
         stages.embed(r / "manifest.parquet", encoder, feats[0], dtype=dtype, **options)
     stages.index(r / "manifest.parquet", feats, root / "index.faiss")
     stages.neighbors(r / "manifest.parquet", feats, root / "index.faiss", 3, root / "nb.parquet", device="cpu")
-    stages.train(r / "manifest.parquet", r / "labels.parquet", feats, root / "nb.parquet", r / "model.pt", TRAIN)
+    stages.train(r / "manifest.parquet", r / "labels.parquet", feats, root / "nb.parquet", r / "model.pt",
+                 {**TRAIN, **(train or {})}, index_path=root / "index.faiss")
     stages.predict(r / "manifest.parquet", feats, r / "model.pt", r / "predictions.parquet",
-                   {"ddim_steps": 3, "samples": 8, "eta": 0.5, "seed": 7, "device": "cpu"})
+                   {"ddim_steps": 3, "samples": 8, "eta": 0.5, "seed": 7, "device": "cpu"}, root / "nb.parquet")
     return r
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     return _run(tmp_path_factory.mktemp("infer"), dtype="float16")
+
+
+@pytest.fixture(scope="module")
+def guided_run(tmp_path_factory):
+    """A run of the default method's ingredients: the CARD prior from head and vote, the combined read-out."""
+    return _run(tmp_path_factory.mktemp("guided"), train={"prior": "mix", "readout": "combined", "seed": 3})
 
 
 def _new_csv(path, paths):
@@ -191,3 +198,41 @@ def test_the_workflow_writes_cleaned_labels_and_infers_new_images(png_folder, tm
     other = _new_csv(tmp_path / "new" / "more.csv", ["../images/" + test["path"].iloc[0]])
     plan = snakemake(tmp_path, "-n", "--config", f"infer_csv={other}", configs=[cfg])
     assert planned_rules(plan) == {"infer", "all"}
+
+
+def test_a_guided_run_infers_its_test_images_as_predict_did(guided_run, tmp_path):
+    """The head, the vote of the k nearest train items (found in the run's index), the prior and
+    the combined read-out: new items get what predict gave the run's own test items."""
+    import torch
+
+    state = torch.load(guided_run / "model.pt", weights_only=False)
+    assert state["hparams"]["prior"] and len(state["guides"]["readout_weights"]) == 3
+    assert state["guides"]["k"] == 3 and state["guides"]["index"].endswith("index.faiss")
+    m = load_manifest(guided_run / "manifest.parquet")
+    test = m.frame[m.frame["split"] == "test"]
+    out = infer.infer(guided_run, tmp_path / "pred.csv", images=_new_csv(tmp_path / "new.csv", list(test["source"])))
+    pred = pd.read_parquet(guided_run / "predictions.parquet").set_index("id").loc[test["id"]]
+    scores = np.stack(pred["scores"].to_numpy())
+    assert (pred["predicted"].to_numpy() == scores.argmax(axis=1)).all()
+    assert out["predicted"].tolist() == [m.classes[c] for c in pred["predicted"]]
+    freq = np.stack(pred["class_frequencies"].to_numpy())
+    assert (out["p_predicted"].to_numpy() == freq[np.arange(len(freq)), pred["predicted"]]).all()
+
+
+def test_a_guided_run_needs_its_neighbours_and_its_index(guided_run, tmp_path):
+    feats = [str(guided_run.parent / "features" / "part-00000.parquet")]
+    with pytest.raises(LraError, match="pass the neighbour table"):
+        stages.predict(guided_run / "manifest.parquet", feats, guided_run / "model.pt", tmp_path / "p.parquet")
+    assert not (tmp_path / "p.parquet").exists()
+    moved = tmp_path / "run"
+    moved.mkdir()
+    for name in ("model.pt", "predictions.parquet"):
+        (moved / name).write_bytes((guided_run / name).read_bytes())
+    index = guided_run.parent / "index.faiss"
+    kept = index.read_bytes()
+    index.unlink()
+    try:
+        with pytest.raises(LraError, match="retrieval index .*index.faiss, which is missing"):
+            infer.load_run(moved)
+    finally:
+        index.write_bytes(kept)

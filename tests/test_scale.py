@@ -12,6 +12,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
+from lra.core import linear
 from lra.data import datasets, synthetic
 from lra.score import subsample
 from lra.diffusion.config import TrainConfig
@@ -64,14 +65,14 @@ def test_training_length_by_epochs_is_unchanged_without_steps():
 
 def test_stratified_sample_keeps_class_shares_and_every_class():
     labels = np.repeat([0, 1, 2, 3], [6000, 3000, 990, 10])
-    pos = subsample.stratified(labels, 1000, seed=0)
+    pos = linear.stratified(labels, 1000, seed=0)
     assert len(pos) == 1000 and (np.diff(pos) > 0).all()  # sorted, no repeats
     counts = np.bincount(labels[pos], minlength=4)
-    assert counts[3] >= subsample.MIN_PER_CLASS
+    assert counts[3] >= linear.MIN_PER_CLASS
     assert np.abs(counts - [600, 300, 99, 1]).max() <= 10  # the shares, less what the floor takes
-    assert (pos == subsample.stratified(labels, 1000, seed=0)).all()
-    assert not (pos == subsample.stratified(labels, 1000, seed=1)).all()
-    assert (subsample.stratified(labels, 10**6) == np.arange(len(labels))).all()
+    assert (pos == linear.stratified(labels, 1000, seed=0)).all()
+    assert not (pos == linear.stratified(labels, 1000, seed=1)).all()
+    assert (linear.stratified(labels, 10**6) == np.arange(len(labels))).all()
 
 
 def test_fit_rows_samples_only_above_the_limit_and_says_so():

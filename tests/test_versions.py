@@ -106,8 +106,9 @@ def test_a_code_edit_changes_exactly_the_stages_that_run_it(package):
     # nprobe is stored in the index: neighbors reads it from there (and reruns after index anyway)
     assert changed(package, lambda: knn_py.write_text(
         knn_py.read_text().replace("NPROBE = 32", "NPROBE = 64"))) == {"index"}
+    # infer searches a guided run's index for new items' neighbours as the neighbors stage does
     assert changed(package, lambda: knn_py.write_text(
-        knn_py.read_text().replace("SEARCH_BATCH = 16384", "SEARCH_BATCH = 8192"))) == {"neighbors"}
+        knn_py.read_text().replace("SEARCH_BATCH = 16384", "SEARCH_BATCH = 8192"))) == {"neighbors", "infer"}
     assert changed(package, lambda: data_py.write_text(data_py.read_text().replace(
         'frame["clean_label"] = frame["clean_label"].astype("Int64")',
         'frame["clean_label"] = frame["clean_label"].astype("Int64").copy()'))) == (

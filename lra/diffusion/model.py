@@ -36,7 +36,8 @@ class Denoiser(nn.Module):
     """
 
     def __init__(self, num_classes: int, feature_dim: int, F: int = 512, T: int = 1000, fq_dim: int | None = None,
-                 feature_scale: str = "unit_rms", image_network: str = "features", image_size: int = 32):
+                 feature_scale: str = "unit_rms", image_network: str = "features", image_size: int = 32,
+                 prior: bool = False):
         super().__init__()
         fq_dim = fq_dim or feature_dim
         if feature_scale not in FEATURE_SCALES:
@@ -48,6 +49,8 @@ class Denoiser(nn.Module):
         self.image_network = image_network
         if image_network != "features":  # recorded only then: a features model's hparams are as they always were
             self.hparams.update(image_network=image_network, image_size=image_size)
+        if prior:  # CARD: the prior mean μ enters beside y_t (lra.diffusion.prior); absent, the paper's layers
+            self.hparams["prior"] = True
         unit = feature_scale == "unit_rms"
         self.fp_scale, self.fq_scale = (feature_dim**0.5, fq_dim**0.5) if unit else (1.0, 1.0)
         if image_network == "features":
@@ -57,7 +60,7 @@ class Denoiser(nn.Module):
 
             self.embed_x = image_embedding(image_network, image_size, F)
         self.norm_x = nn.BatchNorm1d(F)
-        self.cl1 = ConditionalLinear(num_classes + feature_dim, F, T)
+        self.cl1 = ConditionalLinear(num_classes * (2 if prior else 1) + feature_dim, F, T)
         self.bn1 = nn.BatchNorm1d(F)
         self.cl2 = ConditionalLinear(F, F, T)
         self.bn2 = nn.BatchNorm1d(F)
@@ -65,8 +68,9 @@ class Denoiser(nn.Module):
         self.bn3 = nn.BatchNorm1d(F)
         self.out = nn.Linear(F, num_classes)
 
-    def forward(self, y_t, t, fp, fq=None):
-        h = F_.softplus(self.bn1(self.cl1(torch.cat([y_t, fp * self.fp_scale], dim=1), t)))
+    def forward(self, y_t, t, fp, fq=None, prior=None):
+        z = [y_t, fp * self.fp_scale] if prior is None else [y_t, prior, fp * self.fp_scale]
+        h = F_.softplus(self.bn1(self.cl1(torch.cat(z, dim=1), t)))
         h = self.embedding(fp, fq) * h
         h = F_.softplus(self.bn2(self.cl2(h, t)))
         h = F_.softplus(self.bn3(self.cl3(h, t)))

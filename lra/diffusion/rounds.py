@@ -50,9 +50,12 @@ def round_config(cfg: TrainConfig, r: int) -> TrainConfig:
 
 
 def train_rounds(fp: np.ndarray, observed: np.ndarray, neighbor_rows: np.ndarray, num_classes: int, cfg: TrainConfig,
-                 val_fp=None, val_labels=None, log=print, checkpoint=None, images=None, val_images=None):
+                 val_fp=None, val_labels=None, log=print, checkpoint=None, images=None, val_images=None,
+                 prior=None, val_prior=None):
     """`cfg.rounds` rounds of train → relabel → rebuild candidates → retrain. `images`,
-    `val_images`: E_φ's images when it is an image network (lra.diffusion.train.train).
+    `val_images`: E_φ's images when it is an image network (lra.diffusion.train.train). `prior`,
+    `val_prior`: the CARD prior mean of the train and val items (lra.diffusion.prior), the same
+    every round.
 
     Returns (model, schedule, history, labels): the last round's selected model, every round's
     history (records carry `round`), and the train labels the last round was trained on."""
@@ -67,12 +70,14 @@ def train_rounds(fp: np.ndarray, observed: np.ndarray, neighbor_rows: np.ndarray
                                           "history": history}
         cand, agree = candidates(labels, neighbor_rows, cfg.own_label)
         model, schedule, h = train(fp, cand, agree, num_classes, round_config(cfg, r), val_fp, val_labels, log,
-                                   init=state, checkpoint=checkpoint, images=images, val_images=val_images)
+                                   init=state, checkpoint=checkpoint, images=images, val_images=val_images,
+                                   prior=prior, val_prior=val_prior)
         history = history + [{**rec, "round": r + 1} for rec in h]
         if r + 1 < cfg.rounds:
             device = next(model.parameters()).device
+            mu = None if prior is None else torch.as_tensor(prior, dtype=torch.float32, device=device)
             y0, _ = predict(model, schedule, torch.as_tensor(fp, device=device),
-                            image_condition(model, images, device, cfg.amp), steps=cfg.ddim_steps)
+                            image_condition(model, images, device, cfg.amp), steps=cfg.ddim_steps, prior=mu)
             labels = relabel(observed, y0, cfg.relabel_margin)
             log(f"round {r + 1}: {int((labels != observed).sum())} of {len(labels)} train labels relabelled")
             state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}

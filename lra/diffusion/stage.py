@@ -23,11 +23,15 @@ log = logging.getLogger("lra")
 
 
 def train(manifest, labels, feature_paths: list[str], neighbors_path, out, params: dict | None = None,
-          checkpoint_minutes: float = 5.0, num_workers: int | None = None) -> dict:
+          checkpoint_minutes: float = 5.0, num_workers: int | None = None, index_path=None) -> dict:
     """Candidates from neighbours + observed labels → trained denoiser (model.pt, selected on val).
     With an image network (`train.image_network`), E_φ trains on the manifest's images, decoded by
     `num_workers` DataLoader processes (None: the job's threads but one), and model.pt's `images`
     says how predict and infer must read new ones (lra.diffusion.image_network).
+    With a prior or the combined read-out (`train.prior`, `train.readout`), the cleaned linear head
+    and the neighbour vote are fitted first (lra.diffusion.guides) and model.pt's `guides` keeps
+    them, the prior's and the read-out's weights, and where `index_path`, the retrieval index over
+    the train items, lies: `lra infer` finds new items' neighbours in it.
 
     Resumable: saves `train.ckpt` beside `out` every `checkpoint_minutes` and on SIGTERM (then
     exits non-zero); a rerun with the same inputs and params resumes from it, and it is removed
@@ -49,6 +53,9 @@ def train(manifest, labels, feature_paths: list[str], neighbors_path, out, param
     nb_rows = neighbor_rows(neighbors_path, train_ids, train_ids)
     x = features.load(feature_paths, np.concatenate([train_ids, val["id"].to_numpy(str)]))
     val_labels = _selection_labels(val, labels, cfg.select_on, manifest)
+    n = len(train_ids)
+    val_rows = neighbor_rows(neighbors_path, val["id"].to_numpy(str), train_ids) if cfg.guided and len(val) else None
+    guides, parts = _fit_guides(cfg, x[:n], observed, nb_rows, x[n:], val_rows, val_labels, len(m.classes))
     log.info("train: %d items, %d candidates each, %d classes, %d val items scored on %s labels, %d round(s)",
              len(train_ids), nb_rows.shape[1] + int(cfg.own_label), len(m.classes), len(val), cfg.select_on,
              cfg.rounds)
@@ -62,12 +69,15 @@ def train(manifest, labels, feature_paths: list[str], neighbors_path, out, param
     key = fingerprint({**params, "select_on": cfg.select_on, "classes": m.classes, **pixels}, x, observed, nb_rows,
                       val_labels, *sources)
     with Checkpoint(checkpoint_path(out), key, checkpoint_minutes, log=log.info) as ckpt:
-        model, _, history, relabelled = train_rounds(x[:len(train_ids)], observed, nb_rows, len(m.classes), cfg,
-                                                     x[len(train_ids):] if len(val) else None, val_labels,
-                                                     log=log.info, checkpoint=ckpt, images=images,
-                                                     val_images=val_images)
+        model, schedule, history, relabelled = train_rounds(
+            x[:n], observed, nb_rows, len(m.classes), cfg, x[n:] if len(val) else None, val_labels, log=log.info,
+            checkpoint=ckpt, images=images, val_images=val_images, prior=parts.get("prior"),
+            val_prior=parts.get("val_prior"))
+    if guides is not None:
+        _choose_readout(guides, cfg, model, schedule, x[n:], val_images, val_labels, parts)
     changed = relabelled != observed
     state = {"state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
+             **({} if guides is None else {"guides": _guides_record(guides, nb_rows.shape[1], train_ids, index_path)}),
              **_plain({"hparams": model.hparams, "train_config": {**params, "select_on": cfg.select_on},
                        "classes": m.classes, "history": history, "selected_epoch": selected_epoch(history),
                        "encoder": features.encoder_info(feature_paths),
@@ -77,6 +87,65 @@ def train(manifest, labels, feature_paths: list[str], neighbors_path, out, param
         torch.save(state, tmp)
     ckpt.remove()
     return state
+
+
+def _fit_guides(cfg: TrainConfig, x, observed, nb_rows, val_x, val_rows, val_labels, C: int):
+    """The linear head and the neighbour vote of a guided run (None for the paper's), and the
+    parts training needs: the train and val items' CARD prior means and the val items' head and
+    vote (for the read-out's weights). A train item's parts never use its own label (out-of-fold
+    head, neighbours without itself)."""
+    if not cfg.guided:
+        return None, {}
+    from .guides import fit_guides
+
+    has_val = val_rows is not None
+    guides = fit_guides(x, observed, nb_rows, C, cfg.prior, cfg.prior_weight, cfg.vote_weighting,
+                        val_x if has_val else None, val_rows, val_labels, cfg.seed)
+    parts = {"prior": guides.mu(*guides.train_parts(x, nb_rows, C))}
+    if has_val:
+        parts["val_head"], parts["val_votes"] = guides.parts(val_x, val_rows, C)
+        parts["val_prior"] = guides.mu(parts["val_head"], parts["val_votes"])
+    log.info("guides: cleaned linear head (%d of %d train labels kept), prior %s (head weight %.2f)",
+             int(guides.head.kept.sum()), len(observed), cfg.prior, guides.prior_weight)
+    return guides, parts
+
+
+def _choose_readout(guides, cfg: TrainConfig, model, schedule, val_x, val_images, val_labels, parts: dict) -> None:
+    """The combined read-out's weights over (ŷ_0, head, vote), chosen on the val split's labels
+    (lra.diffusion.readout.choose_weights); without a val split, or with readout: diffusion, the
+    class stays the diffusion's own."""
+    if cfg.readout != "combined":
+        return
+    if "val_head" not in parts:
+        log.warning("readout combined: no val split to choose its weights on; the class is the diffusion's own")
+        return
+    import torch
+
+    from .readout import choose_weights, diffusion_scores
+    from .sample import predict as sample
+    from .train import image_condition
+
+    device = next(model.parameters()).device
+    prior = parts["val_prior"]
+    y0, _ = sample(model, schedule, torch.as_tensor(val_x, device=device),
+                   image_condition(model, val_images, device, cfg.amp), steps=cfg.ddim_steps,
+                   prior=None if prior is None else torch.as_tensor(prior, device=device))
+    guides.readout_weights = choose_weights([diffusion_scores(y0.numpy()), parts["val_head"], parts["val_votes"]],
+                                            val_labels, cfg.readout_step)
+    log.info("readout combined: weights %s on (ŷ_0, head, vote)", "/".join(f"{w:g}" for w in guides.readout_weights))
+
+
+def _guides_record(guides, k: int, train_ids: np.ndarray, index_path) -> dict:
+    """model.pt's `guides`: the fitted head, vote and weights (tensors and plain values), the
+    neighbours per item and the train items they were fitted on (a digest: predict checks it),
+    and the retrieval index `lra infer` searches for new items' neighbours."""
+    import torch
+
+    state = guides.state()
+    tensors = {key: v for key, v in state.items() if torch.is_tensor(v)}
+    plain = {key: v for key, v in state.items() if not torch.is_tensor(v)}
+    return {**tensors, **_plain({**plain, "k": int(k), "train_ids": digest(train_ids),
+                                "index": None if index_path is None else str(index_path)})}
 
 
 def _plain(values: dict) -> dict:
@@ -127,10 +196,14 @@ def load_model(path):
     return model, CosineSchedule(state["hparams"]["T"]), state
 
 
-def predict(manifest, feature_paths: list[str], model_path, out, params: dict | None = None) -> Path:
+def predict(manifest, feature_paths: list[str], model_path, out, params: dict | None = None,
+            neighbors_path=None) -> Path:
     """DDIM predictions for every item: deterministic class and ŷ_0, plus, with `samples` = n,
     the vote frequencies of n stochastic trajectories, their majority class and entropy
-    (`params`: PredictConfig's keys).
+    (`params`: PredictConfig's keys). A guided run (model.pt's `guides`) also reads the items'
+    neighbours (`neighbors_path`): their head and vote give the prior mean μ the trajectories start
+    from, and with the combined read-out each class (and the `scores` column) mixes ŷ_0, head and
+    vote with the weights train chose.
 
     Resumable (`lra.core.chunks`): rows are predicted `chunk_rows` at a time (rounded up to whole
     batches, so chunking never changes a batch) into `<out>.chunks/`, each chunk keyed by the
@@ -155,8 +228,10 @@ def predict(manifest, feature_paths: list[str], model_path, out, params: dict | 
     starts = range(0, max(1, len(ids)), rows)
     model, schedule, state = load_model(model_path)  # a missing or damaged model fails here, clearly
     record = state.get("images")  # E_φ on pixels: the images, read as train read them
+    guide = ItemGuides.of(state, m, neighbors_path, model_path)
     base = digest(file_digest(model_path), [p.ddim_steps, p.samples, p.eta, p.seed, p.batch_size], str(x.dtype))
-    chunks = Chunks(out, [digest(base, ids[s:s + rows], keys[s:s + rows], x[s:s + rows]) for s in starts])
+    chunks = Chunks(out, [digest(base, ids[s:s + rows], keys[s:s + rows], x[s:s + rows], *guide.key(s, rows))
+                          for s in starts])
     todo = chunks.todo()
     log.info("predict: %d rows in %d chunk(s), %d to compute", len(ids), len(starts), len(todo))
     dev = resolve_device(p.device)
@@ -166,24 +241,30 @@ def predict(manifest, feature_paths: list[str], model_path, out, params: dict | 
         for i in todo:
             s = slice(starts[i], starts[i] + rows)
             fq = None if record is None else condition(model, record, m.frame.iloc[s], dev)
+            parts = guide.parts(x[s], s)
             y0, votes = sample(model, schedule, torch.as_tensor(x[s], device=dev), fq, steps=p.ddim_steps,
-                               batch_size=p.batch_size, samples=p.samples, eta=p.eta, seed=p.seed, keys=keys[s])
-            chunks.write(i, prediction_table(ids[s], splits[s], y0, votes, p.samples, len(m.classes)))
+                               batch_size=p.batch_size, samples=p.samples, eta=p.eta, seed=p.seed, keys=keys[s],
+                               **guide.sampling(parts, dev))
+            chunks.write(i, prediction_table(ids[s], splits[s], y0, votes, p.samples, len(m.classes),
+                                             guide.scores(y0.numpy(), parts)))
             bar.update(len(ids[s]))
     chunks.assemble({"ddim_steps": p.ddim_steps, "samples": p.samples, "eta": p.eta, "seed": p.seed})
     chunks.remove()
     return Path(out)  # not the table: at a million items its pandas copy alone is gigabytes
 
 
-def prediction_table(ids, splits, y0, votes, samples: int, C: int) -> pa.Table:
-    """predictions.parquet's columns: id, split, predicted, y0, and with trajectories their
-    class_frequencies, majority and entropy."""
+def prediction_table(ids, splits, y0, votes, samples: int, C: int, scores: np.ndarray | None = None) -> pa.Table:
+    """predictions.parquet's columns: id, split, predicted, y0, with the combined read-out its
+    `scores`, and with trajectories their class_frequencies, majority and entropy."""
     from .readout import read_out
     from .sample import vote_frequencies
 
+    predicted = read_out(y0).numpy() if scores is None else scores.argmax(axis=1)
     cols = {"id": pa.array(ids), "split": pa.array(splits),
-            "predicted": pa.array(read_out(y0).numpy()),
+            "predicted": pa.array(predicted),
             "y0": fixed_size_lists(y0.numpy(), C)}
+    if scores is not None:
+        cols["scores"] = fixed_size_lists(scores.astype(np.float32), C)
     if votes is not None:
         p, entropy = vote_frequencies(votes.numpy(), samples)
         cols["class_frequencies"] = fixed_size_lists(p, C)
@@ -198,3 +279,58 @@ def item_keys(m: Manifest) -> np.ndarray:
     from .draws import item_keys as keys
 
     return keys(m.frame["id" if m.meta["kind"] == "embeddings" else "source"].astype(str).to_numpy())
+
+
+class ItemGuides:
+    """A guided run's head, vote, prior and read-out for the items predict scores, chunk by
+    chunk; for a run without `guides` (the paper's) every part is absent and nothing changes."""
+
+    def __init__(self, guides=None, neighbors=None, train_pos=None, num_classes: int = 0):
+        self.guides, self.neighbors, self.train_pos, self.C = guides, neighbors, train_pos, num_classes
+
+    @classmethod
+    def of(cls, state: dict, m: Manifest, neighbors_path, model_path) -> "ItemGuides":
+        if "guides" not in state:
+            return cls()
+        from .guides import Guides
+
+        record = state["guides"]
+        if neighbors_path is None:
+            raise LraError(f"{model_path}: a guided run (train.prior / train.readout) predicts from the items' "
+                           "neighbours: pass the neighbour table (--neighbors)")
+        f = m.frame
+        ids, train_ids = f["id"].to_numpy(str), f.loc[f["split"] == "train", "id"].to_numpy(str)
+        if digest(train_ids) != record["train_ids"]:
+            raise LraError(f"{model_path}: trained on other train items than the manifest lists; rerun train "
+                           "(snakemake --cores all --forcerun train)")
+        train_pos = np.full(len(ids), -1, np.int64)
+        train_pos[(f["split"] == "train").to_numpy()] = np.arange(len(train_ids))
+        return cls(Guides.from_state(record), neighbor_rows(neighbors_path, ids, train_ids), train_pos,
+                   len(state["classes"]))
+
+    def key(self, start: int, rows: int) -> tuple:
+        """What a chunk's predictions depend on beyond the model and its features."""
+        return () if self.guides is None else (self.neighbors[start:start + rows],)
+
+    def parts(self, x: np.ndarray, s: slice) -> tuple | None:
+        if self.guides is None:
+            return None
+        return self.guides.item_parts(x, self.neighbors[s], self.train_pos[s], self.C)
+
+    def sampling(self, parts, device) -> dict:
+        """The sampler's prior μ and combined read-out of the chunk's items."""
+        if parts is None:
+            return {}
+        import torch
+
+        from .readout import split_weights
+
+        mu = self.guides.mu(*parts)
+        out = {"prior": None if mu is None else torch.as_tensor(mu, device=device)}
+        if self.guides.readout_weights is not None:
+            w, rest = split_weights(self.guides.readout_weights, list(parts))
+            out["readout"] = (w, torch.as_tensor(rest))
+        return out
+
+    def scores(self, y0: np.ndarray, parts) -> np.ndarray | None:
+        return None if parts is None else self.guides.scores(y0, *parts)

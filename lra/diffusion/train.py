@@ -20,6 +20,7 @@ from torch.nn import functional as F_
 from ..core.devices import resolve_device
 from ..core.progress import progress
 from ..core.training import Checkpoint, Position, lr_at, training_state
+from . import prior as prior_mod
 from .config import TrainConfig
 from .model import Denoiser
 from .readout import read_out
@@ -50,17 +51,18 @@ def antithetic_timesteps(n: int, T: int, generator: torch.Generator) -> torch.Te
 
 
 def optimizer_step(step_fn, model, opt, schedule, fp, y_hat, w, t, eps, lr: float, grad_clip: float,
-                   use_amp: bool = False, fq=None) -> torch.Tensor:
+                   use_amp: bool = False, fq=None, mu: torch.Tensor | None = None) -> torch.Tensor:
     """One step on a batch whose labels ŷ, weights w, timesteps t and noise ε are drawn: diffuse
-    one-hot(ŷ) to y_t, regress ε, weighted loss Σ w_i‖ε_i − ε̂_i‖²/C / Σ w_i, clip, Adam.
-    `fq`: the batch's images when E_φ is an image network. Returns the loss, detached and left on
-    the device."""
+    one-hot(ŷ) to y_t (around the CARD prior mean μ when given), regress ε, weighted loss
+    Σ w_i‖ε_i − ε̂_i‖²/C / Σ w_i, clip, Adam. `fq`: the batch's images when E_φ is an image
+    network. Returns the loss, detached and left on the device."""
     num_classes = eps.shape[1]
-    y_t = schedule.q_sample(F_.one_hot(y_hat, num_classes).float(), t, eps)
+    y0 = F_.one_hot(y_hat, num_classes).float()
+    y_t = schedule.q_sample(y0, t, eps) if mu is None else prior_mod.q_sample(schedule, y0, mu, t, eps)
     for group in opt.param_groups:
         group["lr"] = lr
     with torch.autocast(fp.device.type, dtype=torch.bfloat16, enabled=use_amp):
-        eps_hat = step_fn(y_t, t, fp.float(), fq)  # features may be kept float16
+        eps_hat = step_fn(y_t, t, fp.float(), fq, mu)  # features may be kept float16
     per_item = ((eps - eps_hat.float()) ** 2).sum(dim=1) / num_classes
     loss = (w * per_item).sum() / w.sum()
     opt.zero_grad(set_to_none=True)
@@ -100,7 +102,8 @@ class Selection:
 
 def train(fp: np.ndarray, cand: np.ndarray, agree: np.ndarray, num_classes: int, cfg: TrainConfig,
           val_fp: np.ndarray | None = None, val_labels: np.ndarray | None = None, log=print,
-          init: dict | None = None, checkpoint: Checkpoint | None = None, images=None, val_images=None):
+          init: dict | None = None, checkpoint: Checkpoint | None = None, images=None, val_images=None,
+          prior: np.ndarray | None = None, val_prior: np.ndarray | None = None):
     """Train a denoiser on train features `fp` with candidate labels; select a checkpoint by its
     validation accuracy against `val_labels` (observed labels unless clean ones are given), see
     `Selection`. With `checkpoint`, resume from its saved state and save at step and epoch
@@ -108,6 +111,8 @@ def train(fp: np.ndarray, cand: np.ndarray, agree: np.ndarray, num_classes: int,
     start from (a later relabelling round) instead of a fresh model. With an image network
     (`cfg.image_network`), `images` and `val_images` (lra.diffusion.image_network.Images, in the
     rows of `fp` and `val_fp`) are what E_φ sees: augmented views in training, plain in val checks.
+    `prior`, `val_prior`: the CARD prior mean μ (N, C) of the train and val items
+    (lra.diffusion.prior); None: μ = 0, the paper's process.
 
     Returns (model, schedule, history) with the selected weights loaded."""
     device = resolve_device(cfg.device)
@@ -115,7 +120,7 @@ def train(fp: np.ndarray, cand: np.ndarray, agree: np.ndarray, num_classes: int,
     g = torch.Generator().manual_seed(cfg.seed)
     schedule = CosineSchedule(cfg.T).to(device)
     model = Denoiser(num_classes, fp.shape[1], cfg.F, cfg.T, feature_scale=cfg.feature_scale,
-                     **image_network_args(cfg, images)).to(device)
+                     prior=prior is not None, **image_network_args(cfg, images)).to(device)
     if init is not None:
         model.load_state_dict(init)
     elif cfg.on_pixels and cfg.image_weights:
@@ -125,6 +130,7 @@ def train(fp: np.ndarray, cand: np.ndarray, agree: np.ndarray, num_classes: int,
     step_fn = torch.compile(model) if cfg.compile and device.type == "cuda" else model
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     x = torch.as_tensor(fp, device=device)
+    mu = None if prior is None else torch.as_tensor(prior, dtype=torch.float32, device=device)
     cand_t = torch.as_tensor(cand)
     weight_t = torch.as_tensor(loss_weights(agree, cfg.weighting, cfg.weight_power))
     N, K = cand.shape
@@ -166,7 +172,7 @@ def train(fp: np.ndarray, cand: np.ndarray, agree: np.ndarray, num_classes: int,
             lr = lr_at(step, horizon, warmup, cfg.lr)
             fq = None if pixels is None else next(pixels)
             loss = optimizer_step(step_fn, model, opt, schedule, x[idx], y_hat, w, t, eps, lr, cfg.grad_clip, use_amp,
-                                  fq)
+                                  fq, None if mu is None else mu[idx])
             losses.append(loss)
             step += 1
             if checkpoint is not None:
@@ -176,7 +182,7 @@ def train(fp: np.ndarray, cand: np.ndarray, agree: np.ndarray, num_classes: int,
             epoch_loss += value
         record = {"epoch": epoch, "loss": epoch_loss / len(losses)}
         if val_fp is not None and (epoch % cfg.eval_every == 0 or epoch == epochs):
-            acc = accuracy(model, schedule, val_fp, val_labels, cfg.ddim_steps, device, val_images, cfg.amp)
+            acc = accuracy(model, schedule, val_fp, val_labels, cfg.ddim_steps, device, val_images, cfg.amp, val_prior)
             record["val_accuracy"] = acc
             if selection.offer(acc, model):
                 record["selected"] = True
@@ -203,9 +209,10 @@ def training_length(cfg: TrainConfig, per_epoch: int) -> tuple[int, int, int, in
 
 
 def accuracy(model, schedule, fp: np.ndarray, labels: np.ndarray, steps: int, device, images=None,
-             amp: bool = True) -> float:
+             amp: bool = True, prior=None) -> float:
+    mu = None if prior is None else torch.as_tensor(prior, dtype=torch.float32, device=device)
     y0, _ = predict(model, schedule, torch.as_tensor(fp, device=device), image_condition(model, images, device, amp),
-                    steps=steps)
+                    steps=steps, prior=mu)
     return float((read_out(y0).numpy() == labels).mean())
 
 

@@ -4,7 +4,7 @@ stratified random sample (config key `baseline_sample`).
 Cross-validated logistic regression, CleanLearning and Datalab cost far more than linear time
 in the number of items (lbfgs passes over all of them, Datalab builds a kNN graph), so at a
 million items they would dominate the whole DAG. A sample keeps each observed class's share
-(and at least MIN_PER_CLASS items of every class, so each cross-validation fold sees it), is
+(and at least lra.core.linear.MIN_PER_CLASS items of every class, so each cross-validation fold sees it), is
 drawn from the run's seed, and keeps the manifest order.
 """
 
@@ -14,35 +14,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-MIN_PER_CLASS = 5  # out-of-fold probabilities use up to 5 stratified folds
-
+from ..core.linear import stratified
 
 @dataclass
 class FitRows:
     rows: np.ndarray  # manifest rows the baselines fit on, in manifest order
     positions: np.ndarray  # the same items as positions among the train rows
     record: dict  # what metrics.json says about it
-
-
-def stratified(labels: np.ndarray, size: int, seed: int = 0) -> np.ndarray:
-    """Sorted positions of a random sample of `size` items (all when there are fewer) whose
-    class shares are those of `labels` (largest remainders), with at least MIN_PER_CLASS items
-    (or all it has) of every class."""
-    n = len(labels)
-    if size >= n:
-        return np.arange(n)
-    classes, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
-    floor = np.minimum(counts, MIN_PER_CLASS)
-    spare = max(0, size - int(floor.sum()))
-    share = spare * (counts - floor) / max(1, int((counts - floor).sum()))
-    quota = floor + np.floor(share).astype(np.int64)
-    short = spare - int(np.floor(share).sum())
-    quota[np.argsort(-(share - np.floor(share)), kind="stable")[:short]] += 1
-    rng = np.random.default_rng(seed)
-    by_class = np.argsort(inverse, kind="stable")
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    picked = [rng.permutation(by_class[s:s + c])[:q] for s, c, q in zip(starts, counts, quota)]
-    return np.sort(np.concatenate(picked))
 
 
 def fit_rows(train_rows: np.ndarray, observed: np.ndarray, limit: int, seed: int = 0) -> FitRows:

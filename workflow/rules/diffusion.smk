@@ -4,6 +4,7 @@ rule train:
         labels=paths.LABELS,
         features=feature_files,
         neighbors=paths.NEIGHBORS,
+        index=paths.INDEX,
         weights=lw.image_weights(config),
     output:
         paths.MODEL,
@@ -24,7 +25,7 @@ rule train:
     shell:
         "exec python -m lra train --manifest {input.manifest} --labels {input.labels} --features {input.features}"
         " --neighbors {input.neighbors} --params {params.train:q} --checkpoint-minutes {params.checkpoint_minutes}"
-        " --num-workers {params.num_workers}"
+        " --num-workers {params.num_workers} --index {input.index}"
         " --threads {threads} --out {output} 2> {log}"
 
 
@@ -32,6 +33,7 @@ rule predict:
     input:
         manifest=manifest,
         features=feature_files,
+        neighbors=paths.NEIGHBORS,
         model=paths.MODEL,
     output:
         paths.PREDICTIONS,
@@ -47,4 +49,4 @@ rule predict:
         ENV
     shell:
         "python -m lra predict --manifest {input.manifest} --features {input.features} --model {input.model}"
-        " --params {params.predict:q} --threads {threads} --out {output} 2> {log}"
+        " --neighbors {input.neighbors} --params {params.predict:q} --threads {threads} --out {output} 2> {log}"

@@ -1,0 +1,107 @@
+"""What the linear head and the neighbours say about each item, for the CARD prior and the
+combined read-out (lra.diffusion.prior, lra.diffusion.readout).
+
+`fit_guides` fits the head on the train items and measures the neighbour vote; `Guides.parts`
+gives any item's head probabilities and vote from its features and its neighbours among the train
+items. A train item's parts never use its own label: its head row is out of fold and its
+neighbours exclude it, so the prior of a mislabelled item does not already contain its label.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .head import Head, fit_head
+from .prior import choose_weight, mix
+from .readout import combine, diffusion_scores
+from .vote import rank_weights, reliability, vote
+
+PRIORS = ("none", "head", "mix")
+READOUTS = ("diffusion", "combined")
+VOTE_WEIGHTINGS = ("none", "reliability")
+
+
+@dataclass
+class Guides:
+    head: Head
+    train_labels: np.ndarray  # the labels the vote counts (observed)
+    neighbor_weight: np.ndarray  # per train item: its weight as a neighbour (1, or its reliability)
+    prior_weight: float  # μ = w·head + (1 − w)·vote
+    prior_kind: str = "mix"  # none: μ = 0 (the guides only serve the read-out)
+    readout_weights: np.ndarray | None = None  # over (ŷ_0, head, vote), chosen on val; None: the diffusion's read-out
+
+    def mu(self, head: np.ndarray, votes: np.ndarray) -> np.ndarray | None:
+        """The CARD prior mean of items with these parts, or None when the run has no prior."""
+        return None if self.prior_kind == "none" else self.prior(head, votes)
+
+    def scores(self, y0: np.ndarray, head: np.ndarray, votes: np.ndarray) -> np.ndarray | None:
+        """The combined read-out's (N, C) scores, or None when the class is the diffusion's own."""
+        if self.readout_weights is None:
+            return None
+        return combine([diffusion_scores(y0), head, votes], self.readout_weights)
+
+    def state(self) -> dict:
+        """What model.pt keeps (tensors and numbers): enough for predict and infer to rebuild it."""
+        import torch
+
+        h = self.head
+        arrays = {"coef": h.coef, "intercept": h.intercept, "fold_coef": h.fold_coef,
+                  "fold_intercept": h.fold_intercept, "fold": h.fold, "kept": h.kept,
+                  "train_labels": self.train_labels, "neighbor_weight": self.neighbor_weight}
+        out = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}
+        out.update(prior_weight=float(self.prior_weight), prior_kind=self.prior_kind,
+                   readout_weights=None if self.readout_weights is None else [float(w) for w in self.readout_weights])
+        return out
+
+    @classmethod
+    def from_state(cls, d: dict) -> "Guides":
+        a = {k: v.numpy() if hasattr(v, "numpy") else v for k, v in d.items()}
+        head = Head(a["coef"], a["intercept"], a["fold_coef"], a["fold_intercept"], a["fold"], a["kept"])
+        weights = None if a["readout_weights"] is None else np.asarray(a["readout_weights"], np.float64)
+        return cls(head, a["train_labels"], a["neighbor_weight"], a["prior_weight"], a["prior_kind"], weights)
+
+    def parts(self, x: np.ndarray, neighbor_rows: np.ndarray, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+        """(head probabilities, vote shares) of items with features `x` and train neighbours."""
+        return self.head.proba(np.asarray(x, np.float64)), self.vote(neighbor_rows, num_classes)
+
+    def vote(self, neighbor_rows: np.ndarray, num_classes: int) -> np.ndarray:
+        w = self.neighbor_weight[neighbor_rows] * rank_weights(*neighbor_rows.shape)
+        return vote(self.train_labels[neighbor_rows], num_classes, w)
+
+    def prior(self, head: np.ndarray, votes: np.ndarray) -> np.ndarray:
+        return mix(head, votes, self.prior_weight)
+
+    def item_parts(self, x: np.ndarray, neighbor_rows: np.ndarray, train_pos: np.ndarray,
+                   num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+        """(head probabilities, vote shares) of any items: a train item's (`train_pos` ≥ 0, its
+        position at fit) never use its own label, as in `train_parts`."""
+        return self.head.scores(x, train_pos), self.vote(neighbor_rows, num_classes)
+
+    def train_parts(self, x: np.ndarray, neighbor_rows: np.ndarray, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+        """The train items' own parts (rows as at fit): out-of-fold head rows, votes without themselves."""
+        return self.head.out_of_fold(x), self.vote(neighbor_rows, num_classes)
+
+
+def fit_guides(x: np.ndarray, labels: np.ndarray, neighbor_rows: np.ndarray, num_classes: int, prior: str = "mix",
+               prior_weight: float = -1.0, vote_weighting: str = "none", val_x=None, val_rows=None,
+               val_labels=None, seed: int = 0) -> Guides:
+    """Fit the head on train features `x` and observed `labels`; weigh neighbours; choose the
+    prior's head weight on the val split (`prior_weight` < 0 and prior "mix"), else use it
+    ("head": 1)."""
+    for key, value, allowed in (("prior", prior, PRIORS), ("vote_weighting", vote_weighting, VOTE_WEIGHTINGS)):
+        if value not in allowed:
+            from ..core.errors import LraError
+
+            raise LraError(f"config key train.{key}: {value!r}; use {' or '.join(allowed)}")
+    head = fit_head(x, labels, num_classes, seed)
+    weight = reliability(labels, head.out_of_fold(x)) if vote_weighting == "reliability" else np.ones(len(labels))
+    g = Guides(head, np.asarray(labels), weight.astype(np.float64), 1.0 if prior == "head" else prior_weight, prior)
+    if prior == "mix" and prior_weight < 0:
+        if val_x is None or not len(val_x):
+            g.prior_weight = 0.5
+        else:
+            h, v = g.parts(val_x, val_rows, num_classes)
+            g.prior_weight = choose_weight(h, v, val_labels)
+    return g

@@ -35,6 +35,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 from groups import GROUPS, pipeline_config  # noqa: E402
+from lra.core import paths  # noqa: E402
 
 NOISES = ["sym-0.2", "sym-0.4", "sym-0.6", "asym-0.4", "pmd-0.35"]
 METHODS = ["paper", "default"]
@@ -44,15 +45,17 @@ HEAD = {"knn_vote": "kNN vote", "linear_probe": "linear", "cleanlab": "CleanLear
         "datalab_relabel": "Datalab+relabel", "clean_knn_vote": "clean kNN", "clean_linear_probe": "clean linear"}
 
 
-def snakemake(workdir: Path, config: dict, reuse: bool) -> float:
-    """One pipeline run (all noises) in `workdir`; returns its wall time in seconds."""
+def snakemake(workdir: Path, config: dict, reuse: bool, cores: int = 1, force: tuple[str, ...] = ("train",)) -> float:
+    """One pipeline run (all noises) in `workdir`; returns its wall time in seconds. Without
+    `reuse`, the rules `force` rerun (and everything after them) even where their outputs exist;
+    with it, Snakemake reruns only what changed (params, code versions, inputs)."""
     workdir.mkdir(parents=True, exist_ok=True)
     cfg = workdir / "bench.yaml"
     cfg.write_text(yaml.safe_dump(config))
     cmd = [str(Path(sys.executable).with_name("snakemake")), "-s", str(REPO / "Snakefile"), "-d", str(workdir),
-           "--configfile", str(REPO / "config.yaml"), str(cfg), "--cores", "1", "--quiet", "rules"]
-    if not reuse:
-        cmd += ["--forcerun", "train"]  # the bench measures this checkout's code: retrain whatever exists
+           "--configfile", str(REPO / "config.yaml"), str(cfg), "--cores", str(cores), "--quiet", "rules"]
+    if not reuse and force:
+        cmd += ["--forcerun", *force]  # the bench measures this checkout's code: retrain whatever exists
     t = time.time()
     with open(workdir / "snakemake.log", "w") as log:
         subprocess.run(cmd, check=True, stdout=log, stderr=subprocess.STDOUT)
@@ -68,17 +71,17 @@ def failure(log: Path) -> str:
 
 
 def rows(workdir: Path, method: str, seed: int) -> list[dict]:
-    """One row per run: found by globbing metrics.json and reading its `run`, whatever the depth."""
-    cpu = {}
-    for bench in (workdir / "logs").rglob("*.bench.tsv"):
-        if "train" in bench.parts:
-            cpu[bench.relative_to(workdir / "logs").as_posix()] = pd.read_csv(bench, sep="\t").iloc[0]
+    """One row per run: found by globbing metrics.json and reading its `run`, whatever the depth;
+    its train timing from the train rule's benchmark file of that very run (dataset, method,
+    encoder, noise, k, seed)."""
     out = []
     for path in sorted((workdir / "results").rglob("metrics.json")):
         m = json.loads(path.read_text())
         run = m["run"]
-        timing = [v for k, v in cpu.items() if f"/{run['noise']}/" in f"/{k}" and k.split("/")[0] == run["dataset"]]
+        bench = workdir / paths.bench("train", paths.DATASET_RUN).format(**run)
+        timing = [pd.read_csv(bench, sep="\t").iloc[0]] if bench.exists() else []
         out.append({"dataset": run["dataset"], "noise": run["noise"], "seed": seed, "method": method,
+                    "encoder": run["encoder"], "k": run["k"],
                     "lra": m["accuracy"], "lra_stochastic": m.get("accuracy_stochastic"),
                     **{b: m["baselines"].get(b, np.nan) for b in BASELINES + BOUNDS},
                     "issues_f1": m["label_issues"]["f1"], "cleanlab_issues_f1": m["label_issues"]["cleanlab"]["f1"],

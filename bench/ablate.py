@@ -10,7 +10,7 @@ Each (dataset, seed) draws its split from the seed exactly as the pipeline does;
 neighbours (k = 10, the item itself excluded) and training are the pipeline's own functions.
 `--baselines` scores, per run, what the pipeline's score stage reports beside LRA (kNN vote,
 linear probe, CleanLearning, Datalab relabel, cleanlab's wrong-label F1, and the clean-label
-bounds) with `lra.baselines`, so `--compare` shows where a variant stands against the best of them.
+bounds) with `lra.score.baselines`, so `--compare` shows where a variant stands against the best of them.
 """
 
 from __future__ import annotations

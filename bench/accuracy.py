@@ -147,8 +147,9 @@ def targets(c: pd.DataFrame, grand: tuple[float, float, float]) -> list[str]:
         f"- no cell below the paper by more than one sd (of the paired difference): "
         f"{'met' if (below <= 0).all() else 'missed'} (worst: {c['diff'].min():+.2f} ± {c.loc[c['diff'].idxmin(), 'diff_sd']:.2f} "
         f"at {c.loc[c['diff'].idxmin(), 'dataset']} {c.loc[c['diff'].idxmin(), 'noise']})",
-        f"- LRA ≥ every baseline in every cell (mean over seeds): {'met' if (vs_base >= 0).all() else 'missed'} "
-        f"({(vs_base >= 0).sum()}/{len(c)} cells; worst {vs_base.min():+.2f} at {c.loc[vs_base.idxmin(), 'dataset']} "
+        f"- LRA ≥ every baseline − 0.5 in every cell (mean over seeds; the must of issue 15): "
+        f"{'met' if (vs_base >= -0.5).all() else 'missed'} ({(vs_base >= -0.5).sum()}/{len(c)} cells, at or above "
+        f"every baseline in {(vs_base >= 0).sum()}; worst {vs_base.min():+.2f} at {c.loc[vs_base.idxmin(), 'dataset']} "
         f"{c.loc[vs_base.idxmin(), 'noise']})",
         f"- wrong-label F1 ≥ cleanlab's in every cell: {'met' if (vs_f1 >= 0).all() else 'missed'} "
         f"({(vs_f1 >= 0).sum()}/{len(c)} cells; worst {vs_f1.min():+.3f} at {c.loc[vs_f1.idxmin(), 'dataset']} "

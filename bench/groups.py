@@ -4,7 +4,7 @@
   - digits: scikit-learn's bundled 8×8 digits, 1,797 images, 10 balanced classes, encoder pixels:8
     (the embedded default of config.yaml);
   - synthetic: 3,000 × 64 Gaussian class clusters, 10 balanced classes of 3 blobs each
-    (`lra.synthetic`, spread 1.4): an embeddings file, neighbours informative, classes not linear;
+    (`lra.data.synthetic`, spread 1.4): an embeddings file, neighbours informative, classes not linear;
   - glyphs: the 26 capital letters rendered from the 22 DejaVu fonts on disk (Debian's
     fonts-dejavu-core), 4 random variants each (size 22-26 px, rotation ±6°, shift ±1 px, stroke
     0-1; 2,288 PNGs of 32×32), a folder dataset with encoder pixels:12: other images, 26 classes,

@@ -1,6 +1,6 @@
 """What surviving a killed job costs: checkpoint saves, and a SIGTERM'd-then-resumed training.
 
-Builds an embeddings dataset (`lra.synthetic`, N × d, 30 % symmetric noise), runs the stages up
+Builds an embeddings dataset (`lra.data.synthetic`, N × d, 30 % symmetric noise), runs the stages up
 to the neighbour table in this process, then times `python -m lra train` as a job runs it, on one
 torch thread:
   (a) uninterrupted, checkpoints off (`--checkpoint-minutes 0`);

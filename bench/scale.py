@@ -1,7 +1,7 @@
 """Cost curve: each stage's wall time and peak memory from 10,000 to 1,000,000 items.
 
 Runs the whole DAG (`snakemake`, every rule `rule all` asks for) on synthetic embeddings-kind
-data at each N: d = 512, 100 classes of 3 Gaussian blobs (`lra.synthetic`), 20 % symmetric
+data at each N: d = 512, 100 classes of 3 Gaussian blobs (`lra.data.synthetic`), 20 % symmetric
 noise, training a fixed number of optimizer steps (`train.steps`) so the curve measures the
 pipeline, not epochs. Per stage it tabulates wall seconds and peak RSS from Snakemake's
 `benchmark:` files (`logs/**/*.bench.tsv`, mapped to stages by the first path part after the

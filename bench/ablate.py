@@ -56,8 +56,6 @@ BOUNDS = ["clean_knn_vote", "clean_linear_probe"]
 def neighbours_of_all(x, split, k: int = 10):
     """Every item's k nearest train items (a train item never lists itself), as the pipeline's
     neighbours table: (similarities, train positions), both (N, k)."""
-    from lra.retrieval import knn as retrieval
-
     tr = split == "train"
     self_rows = np.full(len(x), -1)
     self_rows[tr] = np.arange(tr.sum())

@@ -224,13 +224,12 @@ def ms(x: pd.Series, scale: float = 100.0, digits: int = 1) -> str:
 def simclr_table(raw: pd.DataFrame) -> str:
     cols = ["clean_knn_vote", "lra", "knn_vote", "linear_probe", "cleanlab"]
     head = ["dataset", "encoder", "seeds", *[HEAD[c] for c in cols], "pretrain wall s", "pretrain CPU s",
-            "embed CPU s", "train CPU s", "train steps"]
+            "embed CPU s", "train CPU s"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for (ds, enc), g in raw.groupby(["dataset", "encoder"], sort=False):
         lines.append("| " + " | ".join([ds, f"`{enc}`", str(g["seed"].nunique()), *[ms(g[c]) for c in cols],
                                          ms(g["pretrain_wall_s"], 1, 0), ms(g["pretrain_cpu_s"], 1, 0),
-                                         ms(g["embed_cpu_s"], 1, 1), ms(g["train_cpu_s"], 1, 0),
-                                         f"{g['train_steps'].mean():.0f}"]) + " |")
+                                         ms(g["embed_cpu_s"], 1, 1), ms(g["train_cpu_s"], 1, 0)]) + " |")
     return "\n".join(lines)
 
 

@@ -317,11 +317,11 @@ def describe(y0: np.ndarray, votes: np.ndarray | None, samples: int, classes: li
              scores: np.ndarray | None = None) -> pd.DataFrame:
     """predicted, p_predicted, entropy, top5 (class names) from ŷ_0 (or the combined read-out's
     `scores`) and the trajectories' votes."""
-    from .diffusion.readout import best_first, ranked_classes
+    from .diffusion.readout import class_order
     from .diffusion.sample import vote_frequencies  # the shares and entropy predict stores
 
     names = np.asarray(classes, dtype=object)
-    order = ranked_classes(y0) if scores is None else best_first(scores)
+    order = class_order(y0, scores)
     predicted = order[:, 0]
     out = pd.DataFrame({"predicted": names[predicted]})
     if votes is not None and samples:

@@ -64,9 +64,8 @@ class TrainConfig:
     def from_dict(cls, d: dict) -> "TrainConfig":
         cfg = cls(**_known(cls, d, "train"))
         check_image_network(cfg.image_network)
-        for key, allowed in CHOICES.items():
-            if getattr(cfg, key) not in allowed:
-                raise LraError(f"config key train.{key}: {getattr(cfg, key)!r}; use {' or '.join(allowed)}")
+        for key in CHOICES:
+            check_choice(key, getattr(cfg, key))
         return cfg
 
     @property
@@ -113,6 +112,12 @@ RUN_KEYS = {"checkpoint_minutes": 5, "num_workers": None}
 # The values of the method's choice keys (lra.diffusion.guides).
 CHOICES = {"prior": ("none", "head", "mix"), "vote_weighting": ("none", "reliability"),
            "readout": ("diffusion", "combined")}
+
+
+def check_choice(key: str, value) -> None:
+    """One clear error for a choice key's value outside CHOICES[key]."""
+    if value not in CHOICES[key]:
+        raise LraError(f"config key train.{key}: {value!r}; use {' or '.join(CHOICES[key])}")
 
 # E_φ: `features` (the MLP over the cached features, the default) or a ResNet on the images.
 IMAGE_NETWORKS = ("features", "resnet18", "resnet34", "resnet50")

@@ -13,14 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .config import check_choice
 from .head import Head, fit_head
 from .prior import choose_weight, mix
 from .readout import combine, diffusion_scores
 from .vote import rank_weights, reliability, vote
-
-PRIORS = ("none", "head", "mix")
-READOUTS = ("diffusion", "combined")
-VOTE_WEIGHTINGS = ("none", "reliability")
 
 
 @dataclass
@@ -90,11 +87,8 @@ def fit_guides(x: np.ndarray, labels: np.ndarray, neighbor_rows: np.ndarray, num
     """Fit the head on train features `x` and observed `labels`; weigh neighbours; choose the
     prior's head weight on the val split (`prior_weight` < 0 and prior "mix"), else use it
     ("head": 1)."""
-    for key, value, allowed in (("prior", prior, PRIORS), ("vote_weighting", vote_weighting, VOTE_WEIGHTINGS)):
-        if value not in allowed:
-            from ..core.errors import LraError
-
-            raise LraError(f"config key train.{key}: {value!r}; use {' or '.join(allowed)}")
+    check_choice("prior", prior)
+    check_choice("vote_weighting", vote_weighting)
     head = fit_head(x, labels, num_classes, seed)
     weight = reliability(labels, head.out_of_fold(x)) if vote_weighting == "reliability" else np.ones(len(labels))
     g = Guides(head, np.asarray(labels), weight.astype(np.float64), 1.0 if prior == "head" else prior_weight, prior)

@@ -43,6 +43,12 @@ def best_first(scores: np.ndarray) -> np.ndarray:
     return np.argsort(-np.asarray(scores), axis=1, kind="stable")
 
 
+def class_order(y0: np.ndarray | None, scores: np.ndarray | None = None) -> np.ndarray:
+    """Every class, best first, as the run read its classes out: by the combined `scores` where
+    it mixed them (a guided run; `y0` is then not read), else by closeness of ŷ_0 to one-hot 1."""
+    return ranked_classes(y0) if scores is None else best_first(scores)
+
+
 def diffusion_scores(y0: np.ndarray) -> np.ndarray:
     """1 − |ŷ_0 − 1| per class: its argmax is the paper's read-out argmin_c |y_c − 1|."""
     return 1.0 - distance_to_one(np.asarray(y0, np.float64))

@@ -13,7 +13,6 @@
     to one tenth of it (imbalance 10), each class 2 blobs in a 12-dim latent space mapped
     through a fixed random tanh network: imbalanced, more classes, a curved feature manifold.
   (glyphs and longtail were the held-out group of issue 12; once looked at, they became dev.)
-- heldout (run only once a change is final; fixed before the tuning of issue 15):
   - emoji: the 1,906 base emoji (no skin-tone variants, no "Component" entries) of the Twitter
     (Twemoji) set that npm's emoji-datasource-twitter 16.0.0 ships as 64×64 PNGs, labelled by
     their Unicode category (9 classes, 85 to 386 items: People & Body, Flags, Objects, Symbols,
@@ -28,6 +27,20 @@
     embeddings file. Install: `apt-get install wamerican wngerman wfrench witalian wspanish
     wportuguese wdutch wswedish wdanish wpolish`. Text, not pictures: sparse n-gram features and
     classes of close relatives (Spanish/Portuguese/Italian, Danish/Swedish, German/Dutch).
+  (emoji and words were the held-out group of issue 15's first round; run once, they became dev.)
+- heldout (run only once a change is final; fixed before the second round of issue 15's tuning):
+  - textures: 2,400 grey 32×32 patches, 200 from each of 12 photographs that scikit-image's wheel
+    ships (skimage/data: astronaut, brick, camera, cell, chelsea, coffee, coins, grass, gravel,
+    hubble_deep_field, ihc, moon), labelled by their source picture; each patch a random square of
+    32 to 64 px, resized to 32, turned by a random multiple of 90° and maybe mirrored. A folder
+    dataset with encoder pixels:16. Install: `pip install scikit-image==0.26.0` (only its data
+    files are read). Natural photographs and textures, grey, classes that are places in a picture
+    rather than objects (flat patches of sky or background are ambiguous by nature);
+  - satellite: the Statlog Landsat data (6,435 3×3 pixel neighbourhoods × 4 spectral bands = 36
+    values, 6 soil and crop classes) that Debian's r-cran-mlbench ships, a stratified 3,001 of them
+    (seed 0), each feature z-scored over the dataset; an embeddings file. Read with R's own
+    `Rscript` (`apt-get install r-cran-mlbench`). Remote sensing: a few dense, correlated
+    measurements, ordered classes (damp / very damp grey soil) that neighbours confuse.
 
 Every seed re-draws the data split (stratified: 10 % val, 20 % test of each class), the noise
 and the training; the items themselves (pixels, vectors) are fixed per dataset.
@@ -45,7 +58,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-GROUPS = {"dev": ("digits", "synthetic", "glyphs", "longtail"), "heldout": ("emoji", "words")}
+GROUPS = {"dev": ("digits", "synthetic", "glyphs", "longtail", "emoji", "words"), "heldout": ("textures", "satellite")}
 VAL_FRACTION, TEST_FRACTION = 0.1, 0.2
 FONT_GLOB = "/usr/share/fonts/truetype/dejavu/*.ttf"
 LETTERS = [chr(c) for c in range(ord("A"), ord("Z") + 1)]
@@ -56,6 +69,9 @@ WORD_LISTS = {"english": "american-english", "german": "ngerman", "french": "fre
               "spanish": "spanish", "portuguese": "portuguese", "dutch": "dutch", "swedish": "swedish",
               "danish": "danish", "polish": "polish"}
 WORD_PACKAGES = "wamerican wngerman wfrench witalian wspanish wportuguese wdutch wswedish wdanish wpolish"
+TEXTURE_PICTURES = ["astronaut.png", "brick.png", "camera.png", "cell.png", "chelsea.png", "coffee.png", "coins.png",
+                    "grass.png", "gravel.png", "hubble_deep_field.jpg", "ihc.png", "moon.png"]
+TEXTURES = [Path(p).stem for p in TEXTURE_PICTURES]
 
 
 def pipeline_config(name: str, seed: int, root: Path) -> dict:
@@ -97,6 +113,8 @@ def vectors(name: str) -> tuple[np.ndarray, np.ndarray]:
         return longtail_features()
     if name == "words":
         return word_features()
+    if name == "satellite":
+        return satellite_features()
     raise KeyError(name)
 
 
@@ -226,7 +244,64 @@ def word_features():
     return ngram_features([words[i] for i in order]), y[order]
 
 
-IMAGES = {"glyphs": (glyph_images, LETTERS, "pixels:12"), "emoji": (emoji_images, EMOJI_CATEGORIES, "pixels:16")}
+def texture_images(folder: Path, per_class: int = 200, size: int = 32, seed: int = 0) -> pd.DataFrame:
+    """`per_class` grey size×size patches of each of scikit-image's bundled photographs
+    (TEXTURE_PICTURES): a random square of size to 2·size px, resized, turned by k·90° and maybe
+    mirrored; PNGs under `folder`, label = the picture's name."""
+    import importlib.util
+
+    from PIL import Image
+
+    spec = importlib.util.find_spec("skimage")
+    if spec is None:
+        raise SystemExit("textures: scikit-image is not installed; its wheel ships the photographs "
+                         "(pip install scikit-image==0.26.0)")
+    data = Path(list(spec.submodule_search_locations)[0]) / "data"
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for picture in TEXTURE_PICTURES:
+        name = Path(picture).stem
+        image = Image.open(data / picture).convert("L")
+        for i in range(per_class):
+            side = int(rng.integers(size, 2 * size + 1))
+            left, top = (int(rng.integers(0, d - side + 1)) for d in image.size)
+            turn, mirror = int(rng.integers(0, 4)), bool(rng.integers(0, 2))
+            path = folder / f"{name}-{i:03d}.png"
+            if not path.exists():
+                patch = image.crop((left, top, left + side, top + side)).resize((size, size), Image.LANCZOS)
+                patch = patch.rotate(90 * turn)
+                (patch.transpose(Image.FLIP_LEFT_RIGHT) if mirror else patch).save(path)
+            rows.append({"path": path.name, "label": name, "clean_label": name})
+    return pd.DataFrame(rows)
+
+
+def satellite_features(n: int = 3000, seed: int = 0):
+    """A stratified `n` of the Statlog Landsat items in Debian's r-cran-mlbench (read by Rscript),
+    every one of the 36 features z-scored; labels are the 6 classes in alphabetical order."""
+    if not shutil.which("Rscript"):
+        raise SystemExit("satellite: Rscript not found; install R and the data with "
+                         "`apt-get install r-cran-mlbench`")
+    script = "suppressMessages(library(mlbench)); data(Satellite); write.csv(Satellite, stdout(), row.names=FALSE)"
+    out = subprocess.run(["Rscript", "-e", script], capture_output=True, text=True)
+    if out.returncode:
+        raise SystemExit(f"satellite: Rscript could not load mlbench's Satellite ({out.stderr.strip()[-200:]}); "
+                         "install it with `apt-get install r-cran-mlbench`")
+    import io
+
+    frame = pd.read_csv(io.StringIO(out.stdout))
+    y = frame.pop("classes").astype("category").cat.codes.to_numpy(np.int64)
+    x = frame.to_numpy(np.float64)
+    x = (x - x.mean(axis=0)) / x.std(axis=0)
+    rng = np.random.default_rng(seed)
+    keep = np.concatenate([rng.choice(np.flatnonzero(y == c), round(n * (y == c).mean()), replace=False)
+                           for c in range(y.max() + 1)])
+    keep = rng.permutation(keep)
+    return x[keep].astype(np.float32), y[keep]
+
+
+IMAGES = {"glyphs": (glyph_images, LETTERS, "pixels:12"), "emoji": (emoji_images, EMOJI_CATEGORIES, "pixels:16"),
+          "textures": (texture_images, TEXTURES, "pixels:16")}
 
 
 def arrays(name: str, seed: int, root: Path):

@@ -9,7 +9,7 @@ from lra.diffusion.guides import fit_guides
 from lra.diffusion.head import fit_head, folds_of, softmax
 from lra.diffusion.readout import choose_weights, combine, diffusion_scores, simplex_grid
 from lra.diffusion.schedule import CosineSchedule
-from lra.diffusion.vote import reliability, similarity_weights, vote
+from lra.diffusion.vote import reliability, vote
 
 
 def _linear_data(n=300, d=8, C=3, seed=0, flip=0.2):
@@ -57,9 +57,6 @@ def test_vote_weights_and_reliability():
     assert np.allclose(vote(labels, 3), [[2 / 3, 1 / 3, 0], [0, 0, 1]])
     assert np.allclose(vote(labels, 3, np.array([[0.1, 0.1, 1.0], [1, 1, 1]]))[0], [0.2 / 1.2, 1 / 1.2, 0])
     assert np.allclose(vote(labels, 3, np.zeros((2, 3))), 1 / 3)  # no weight: uniform
-    assert np.allclose(similarity_weights(np.array([[0.9, 0.5]])), 1)
-    w = similarity_weights(np.array([[0.9, 0.5]]), 0.1)
-    assert w[0, 0] == 1 and w[0, 1] < 0.02
     assert np.allclose(reliability(np.array([1, 0]), np.array([[0.3, 0.7], [0.9, 0.1]])), [0.7, 0.9])
 
 
@@ -126,6 +123,23 @@ def test_readout_grid_and_choice():
     d_, h_ = np.eye(3)[d_pred] * 0.85 + 0.05, np.eye(3)[h_pred] * 0.85 + 0.05
     assert np.allclose(choose_weights([d_, h_], labels, 0.5), [0, 1])  # the best on val, however slightly
     assert np.allclose(choose_weights([d_, h_], labels, 0.5, tolerance=1.0), [1, 0])  # within one SE: the diffusion
+
+
+def test_readout_bootstrap_averages_the_resampled_choices():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 200)
+    right = lambda share: np.where(rng.random(200) < share, labels, (labels + 1) % 3)  # noqa: E731
+    parts = [np.eye(3)[right(s)] * 0.8 + 0.1 for s in (0.70, 0.72, 0.60)]
+    w = choose_weights(parts, labels, 0.25, bootstrap=50, seed=1)
+    assert np.isclose(w.sum(), 1) and (w >= 0).all()
+    assert np.array_equal(w, choose_weights(parts, labels, 0.25, bootstrap=50, seed=1))  # the seed fixes it
+    draws = np.random.default_rng(1)
+    by_hand = [choose_weights([p[i] for p in parts], labels[i], 0.25)
+               for i in (draws.integers(0, 200, 200) for _ in range(50))]
+    assert np.allclose(w, np.mean(by_hand, axis=0))
+    assert len({tuple(v) for v in by_hand}) > 1  # the single choice does swing between resamples
+    clear = [np.eye(3)[labels] * 0.8 + 0.1, parts[1], parts[2]]  # one part right everywhere: every resample picks it
+    assert np.allclose(choose_weights(clear, labels, 0.25, bootstrap=20), [1, 0, 0])
 
 
 def test_fit_guides_parts_and_prior():

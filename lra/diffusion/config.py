@@ -51,6 +51,7 @@ class TrainConfig:
     vote_weighting: str = "none"  # neighbours' weight in the vote: none, or reliability (the head's out-of-fold belief)
     readout: str = "diffusion"  # diffusion (argmin_c |ŷ_0 − 1|) or combined (ŷ_0, head and vote; weights chosen on val)
     readout_step: float = 0.25  # grid step of the combined read-out's weights
+    readout_bootstrap: int = 0  # > 0: the weights are the mean of those chosen on this many resamples of val
     amp: bool = True  # bf16 autocast, on CUDA only
     compile: bool = False  # torch.compile the denoiser, on CUDA only
     image_network: str = "features"  # E_φ: an MLP over the cached features, or a ResNet trained on the images

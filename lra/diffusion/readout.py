@@ -67,10 +67,17 @@ def combine(parts: list[np.ndarray], weights) -> np.ndarray:
     return sum(w * np.asarray(p, np.float64) for w, p in zip(weights, parts))
 
 
-def choose_weights(parts: list[np.ndarray], labels: np.ndarray, step: float = 0.25, tolerance: float = 0.0) -> np.ndarray:
+def choose_weights(parts: list[np.ndarray], labels: np.ndarray, step: float = 0.25, tolerance: float = 0.0,
+                   bootstrap: int = 0, seed: int = 0) -> np.ndarray:
     """The grid weights whose combined argmax agrees most with `labels`; among ties the one
     with the most weight on the first part (the diffusion), then the grid's order. With
-    `tolerance` > 0: the first (most diffusion) of those within that many standard errors of the best."""
+    `tolerance` > 0: the first (most diffusion) of those within that many standard errors of the best.
+    With `bootstrap` = B > 0: the mean of the weights chosen so on B resamples of the items (drawn
+    with replacement, from `seed`), which smooths a choice that a few noisy labels could flip."""
+    if bootstrap > 0:
+        rng = np.random.default_rng(seed)
+        draws = (rng.integers(0, len(labels), len(labels)) for _ in range(bootstrap))
+        return np.mean([choose_weights([p[i] for p in parts], labels[i], step, tolerance) for i in draws], axis=0)
     grid = simplex_grid(len(parts), step)
     acc = np.array([(combine(parts, w).argmax(axis=1) == labels).mean() for w in grid])
     p = acc.max()

@@ -131,7 +131,8 @@ def _choose_readout(guides, cfg: TrainConfig, model, schedule, val_x, val_images
                    image_condition(model, val_images, device, cfg.amp), steps=cfg.ddim_steps,
                    prior=None if prior is None else torch.as_tensor(prior, device=device))
     guides.readout_weights = choose_weights([diffusion_scores(y0.numpy()), parts["val_head"], parts["val_votes"]],
-                                            val_labels, cfg.readout_step)
+                                            val_labels, cfg.readout_step, bootstrap=cfg.readout_bootstrap,
+                                            seed=cfg.seed)
     log.info("readout combined: weights %s on (ŷ_0, head, vote)", "/".join(f"{w:g}" for w in guides.readout_weights))
 
 

@@ -1,9 +1,9 @@
 """Neighbour votes as class distributions (the retrieval side of LRA, read as a classifier).
 
 `vote` spreads each item's k neighbours' labels over the classes with per-neighbour weights:
-uniform (the plain kNN vote), similarity (softmax of cosine / temperature), and a reliability
-(how much the head believes the neighbour's own label, out of fold; WANN, arXiv 2408.14358,
-weighs neighbours by such a reliability score), multiplied.
+by rank only (the plain kNN vote with its tie-break), times, with `vote_weighting: reliability`,
+how much the head believes the neighbour's own label, out of fold (WANN, arXiv 2408.14358, weighs
+neighbours by such a reliability score).
 """
 
 from __future__ import annotations
@@ -25,13 +25,6 @@ def rank_weights(n: int, k: int) -> np.ndarray:
     """1 + 1e-3·2^-j for the neighbour of rank j: a plain vote whose ties go to the class whose
     first vote ranks nearest, as the kNN-vote baseline breaks them (lra.score.baselines.knn_vote)."""
     return np.broadcast_to(1.0 + 1e-3 * 0.5 ** np.arange(k), (n, k)).copy()
-
-
-def similarity_weights(sims: np.ndarray, temperature: float = 0.0) -> np.ndarray:
-    """exp((s − max s)/τ) per row; τ = 0: all ones (the plain vote)."""
-    if temperature <= 0:
-        return np.ones_like(sims, dtype=np.float64)
-    return np.exp((sims - sims.max(axis=1, keepdims=True)) / temperature)
 
 
 def reliability(labels: np.ndarray, proba: np.ndarray) -> np.ndarray:

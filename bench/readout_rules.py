@@ -1,8 +1,16 @@
 """Read-out rules studied on saved runs, without retraining: the arrays `bench/ablate.py` keeps per
 run (ŷ_0, head, vote, labels, split under bench/out/ablate/arrays/<variant>/) are read out by each
-rule, the weights always chosen on the val split's observed labels, and scored on the test split.
+rule, the weights always chosen on observed (noisy) labels, and scored on the test split.
 
     python bench/readout_rules.py guided        # per-cell test accuracy of every rule, vs the best baseline
+
+Rules: a grid choice on val (`dhv_25`: the three parts, step 0.25, the rule of issue 15's first
+round), its bootstrap mean (`_bagB`: the mean of the weights chosen on B resamples of val, seeded
+by the run's seed, as `train.readout_bootstrap` does), fixed equal weights, the choice on train and
+val together (the train items' parts are out of fold, but their ŷ_0 is the diffusion's own fit),
+and a noise-corrected choice: each val item scores T̂⁻¹[ỹ, class] (backward correction, an
+unbiased estimate of clean accuracy when T̂ is right), T̂ from cleanlab's confident joint of the
+head's out-of-fold probabilities on the train items.
 """
 
 from __future__ import annotations
@@ -17,22 +25,41 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from lra.diffusion.readout import choose_weights, combine, diffusion_scores  # noqa: E402
+from lra.diffusion.readout import choose_weights, combine, diffusion_scores, simplex_grid  # noqa: E402
 
 OUT = REPO / "bench" / "out" / "ablate"
 
 
-RULES = {  # name: (which parts, grid step, tolerance in standard errors)
-    "diffusion": ("d", 1.0, 0.0),
-    "dhv_25": ("dhv", 0.25, 0.0),
-    "dhv_25_tol1": ("dhv", 0.25, 1.0),
-    "dhv_10": ("dhv", 0.1, 0.0),
-    "dh_25": ("dh", 0.25, 0.0),
-    "dv_25": ("dv", 0.25, 0.0),
-    "hv_25": ("hv", 0.25, 0.0),
-    "dhv_50": ("dhv", 0.5, 0.0),
-    "dhv_33": ("dhv", 1 / 3, 0.0),
+RULES = {  # name: (which parts, grid step, tolerance in standard errors, bootstrap resamples)
+    "diffusion": ("d", 1.0, 0.0, 0),
+    "dhv_25": ("dhv", 0.25, 0.0, 0),
+    "dhv_25_tol1": ("dhv", 0.25, 1.0, 0),
+    "dhv_10": ("dhv", 0.1, 0.0, 0),
+    "dh_25": ("dh", 0.25, 0.0, 0),
+    "dv_25": ("dv", 0.25, 0.0, 0),
+    "hv_25": ("hv", 0.25, 0.0, 0),
+    "dhv_25_bag30": ("dhv", 0.25, 0.0, 30),
+    "dhv_25_bag100": ("dhv", 0.25, 0.0, 100),
+    "dhv_25_bag300": ("dhv", 0.25, 0.0, 300),
+    "dhv_10_bag100": ("dhv", 0.1, 0.0, 100),
 }
+OTHER = ["equal", "trainval", "noise_corrected"]  # rules that are not a grid choice on val
+
+
+def noise_corrected_weights(parts, labels, t_inv: np.ndarray, step: float = 0.25) -> np.ndarray:
+    """The grid weights with the highest mean T̂⁻¹[observed, class]: clean accuracy estimated from
+    noisy labels by backward correction (first of ties, as choose_weights)."""
+    grid = simplex_grid(len(parts), step)
+    score = np.array([t_inv[labels, combine(parts, w).argmax(axis=1)].mean() for w in grid])
+    return grid[int(np.flatnonzero(score >= score.max() - 1e-12)[0])]
+
+
+def inverse_noise_matrix(observed: np.ndarray, proba: np.ndarray) -> np.ndarray:
+    """T̂⁻¹ (pseudo-inverse) of T̂[y, ỹ] = P(observed ỹ | true y), from cleanlab's confident joint."""
+    from cleanlab.count import estimate_py_and_noise_matrices_from_probabilities
+
+    _, noise_matrix, _, _ = estimate_py_and_noise_matrices_from_probabilities(observed, proba)
+    return np.linalg.pinv(noise_matrix.T)  # cleanlab's noise_matrix[ỹ, y]
 
 
 def study(variant: str) -> pd.DataFrame:
@@ -40,13 +67,25 @@ def study(variant: str) -> pd.DataFrame:
     for path in sorted((OUT / "arrays" / variant).glob("*.npz")):
         a = np.load(path, allow_pickle=True)
         dataset, seed, noise = path.stem.split("-", 2)
-        va, te = a["split"] == "val", a["split"] == "test"
+        tr, va, te = a["split"] == "train", a["split"] == "val", a["split"] == "test"
+        observed = a["observed"].astype(int)
         parts = {"d": diffusion_scores(a["y0"]), "h": a["head"], "v": a["votes"]}
         r = {"dataset": dataset, "seed": int(seed), "noise": noise}
-        for name, (which, step, tol) in RULES.items():
+
+        def test_acc(ps, w):
+            return float((combine([p[te] for p in ps], w).argmax(axis=1) == a["y"][te]).mean())
+
+        for name, (which, step, tol, bag) in RULES.items():
             ps = [parts[c] for c in which]
-            w = choose_weights([p[va] for p in ps], a["observed"][va], step, tol) if len(ps) > 1 else np.ones(1)
-            r[name] = float((combine([p[te] for p in ps], w).argmax(axis=1) == a["y"][te]).mean())
+            w = (choose_weights([p[va] for p in ps], observed[va], step, tol, bootstrap=bag, seed=int(seed))
+                 if len(ps) > 1 else np.ones(1))
+            r[name] = test_acc(ps, w)
+        dhv = [parts[c] for c in "dhv"]
+        r["equal"] = test_acc(dhv, np.ones(3) / 3)
+        both = tr | va
+        r["trainval"] = test_acc(dhv, choose_weights([p[both] for p in dhv], observed[both]))
+        t_inv = inverse_noise_matrix(observed[tr], a["head"][tr])
+        r["noise_corrected"] = test_acc(dhv, noise_corrected_weights([p[va] for p in dhv], observed[va], t_inv))
         rows.append(r)
     return pd.DataFrame(rows)
 
@@ -59,13 +98,18 @@ def main() -> None:
     b = pd.read_csv(OUT / "baselines.tsv", sep="\t").drop(columns="variant")
     j = r.merge(b, on=["dataset", "seed", "noise"])
     j["best"] = j[["knn_vote", "linear_probe", "cleanlab", "datalab_relabel"]].max(axis=1)
-    g = 100 * j.groupby(["dataset", "noise"], sort=False)[list(RULES) + ["best"]].mean()
+    g = 100 * j.groupby(["dataset", "noise"], sort=False)[list(RULES) + OTHER + ["best"]].mean()
     pd.set_option("display.width", 250)
     print(g.round(2).to_string())
-    for rule in RULES:
+    from scipy import stats
+
+    for rule in list(RULES) + OTHER:
         d = g[rule] - g["best"]
-        print(f"{rule:12s} mean {g[rule].mean():6.2f}  ≥ best − 0.5 in {(d >= -0.5).sum()}/{len(d)} cells, "
-              f"worst {d.min():+.2f}, mean vs best {d.mean():+.2f}  ({len(j)} runs)")
+        per_seed = 100 * (j[rule] - j["dhv_25"]).groupby(j["seed"]).mean()  # seeds are the replications
+        half = stats.t.ppf(0.975, len(per_seed) - 1) * per_seed.std(ddof=1) / np.sqrt(len(per_seed))
+        print(f"{rule:15s} mean {g[rule].mean():6.2f}  ≥ best − 0.5 in {(d >= -0.5).sum()}/{len(d)} cells, "
+              f"worst {d.min():+.2f}, mean vs best {d.mean():+.2f}; − dhv_25 {per_seed.mean():+.2f} "
+              f"[{per_seed.mean() - half:+.2f}, {per_seed.mean() + half:+.2f}]  ({len(j)} runs)")
 
 
 if __name__ == "__main__":

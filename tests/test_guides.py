@@ -147,6 +147,7 @@ def test_fit_guides_parts_and_prior():
     rows = np.argsort(-(x @ x.T) + 1e9 * np.eye(200), axis=1)[:, :5]
     g = fit_guides(x, noisy, rows, 3, "mix", -1.0, "reliability", x[:20], rows[:20], noisy[:20], seed=0)
     head, votes = g.train_parts(x, rows, 3)
+    assert np.array_equal(g.parts(x, rows, 3, np.arange(200))[0], head)  # train positions: out of fold, as train_parts
     assert head.shape == votes.shape == (200, 3) and 0 <= g.prior_weight <= 1
     mu = g.prior(head, votes)
     assert mu.dtype == np.float32 and np.allclose(mu.sum(1), 1, atol=1e-5)
@@ -192,7 +193,7 @@ def test_guides_round_trip_through_model_state_and_mix_the_read_out():
                    noisy[250:], seed=0)
     g.readout_weights = np.array([0.5, 0.25, 0.25])
     back = Guides.from_state(g.state())
-    head, votes = back.item_parts(x[250:], rows[250:] % 250, np.full(50, -1), 3)
+    head, votes = back.parts(x[250:], rows[250:] % 250, 3, np.full(50, -1))
     assert np.allclose(head, g.head.proba(x[250:])) and back.prior_weight == g.prior_weight
     y0 = np.random.default_rng(0).normal(size=(50, 3)).astype(np.float32)
     scores = back.scores(y0, head, votes)

@@ -59,9 +59,14 @@ class Guides:
         weights = None if a["readout_weights"] is None else np.asarray(a["readout_weights"], np.float64)
         return cls(head, a["train_labels"], a["neighbor_weight"], a["prior_weight"], a["prior_kind"], weights)
 
-    def parts(self, x: np.ndarray, neighbor_rows: np.ndarray, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
-        """(head probabilities, vote shares) of items with features `x` and train neighbours."""
-        return self.head.proba(np.asarray(x, np.float64)), self.vote(neighbor_rows, num_classes)
+    def parts(self, x: np.ndarray, neighbor_rows: np.ndarray, num_classes: int,
+              train_pos: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(head probabilities, vote shares) of items with features `x` and train neighbours. With
+        `train_pos`, a train item (its position at fit, ≥ 0; −1 for any other) never uses its own
+        label: its head row is out of fold, as in `train_parts`."""
+        x = np.asarray(x, np.float64)
+        head = self.head.proba(x) if train_pos is None else self.head.scores(x, train_pos)
+        return head, self.vote(neighbor_rows, num_classes)
 
     def vote(self, neighbor_rows: np.ndarray, num_classes: int) -> np.ndarray:
         w = self.neighbor_weight[neighbor_rows] * rank_weights(*neighbor_rows.shape)
@@ -69,12 +74,6 @@ class Guides:
 
     def prior(self, head: np.ndarray, votes: np.ndarray) -> np.ndarray:
         return mix(head, votes, self.prior_weight)
-
-    def item_parts(self, x: np.ndarray, neighbor_rows: np.ndarray, train_pos: np.ndarray,
-                   num_classes: int) -> tuple[np.ndarray, np.ndarray]:
-        """(head probabilities, vote shares) of any items: a train item's (`train_pos` ≥ 0, its
-        position at fit) never use its own label, as in `train_parts`."""
-        return self.head.scores(x, train_pos), self.vote(neighbor_rows, num_classes)
 
     def train_parts(self, x: np.ndarray, neighbor_rows: np.ndarray, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
         """The train items' own parts (rows as at fit): out-of-fold head rows, votes without themselves."""

@@ -316,7 +316,7 @@ class ItemGuides:
     def parts(self, x: np.ndarray, s: slice) -> tuple | None:
         if self.guides is None:
             return None
-        return self.guides.item_parts(x, self.neighbors[s], self.train_pos[s], self.C)
+        return self.guides.parts(x, self.neighbors[s], self.C, self.train_pos[s])
 
     def sampling(self, parts, device) -> dict:
         """The sampler's prior μ and combined read-out of the chunk's items."""

@@ -152,6 +152,9 @@ DEFAULT = {
     # and the neighbour vote, and the combined read-out of ŷ_0, head and vote
     "prior": "mix",
     "readout": "combined",
+    # issue 15, round 2 (dev group, 6 datasets): the read-out's weights as the mean of the choices on
+    # 100 resamples of val, +0.57 points (95 % CI +0.20 … +0.93) over the single choice
+    "readout_bootstrap": 100,
 }
 
 PRESETS = {"default": DEFAULT, "paper": PAPER}

@@ -244,19 +244,15 @@ def word_features():
     return ngram_features([words[i] for i in order]), y[order]
 
 
-def texture_images(folder: Path, per_class: int = 200, size: int = 32, seed: int = 0) -> pd.DataFrame:
+def texture_images(folder: Path, per_class: int = 200, size: int = 32, seed: int = 0,
+                   data: Path | None = None) -> pd.DataFrame:
     """`per_class` grey size×size patches of each of scikit-image's bundled photographs
-    (TEXTURE_PICTURES): a random square of size to 2·size px, resized, turned by k·90° and maybe
-    mirrored; PNGs under `folder`, label = the picture's name."""
-    import importlib.util
-
+    (TEXTURE_PICTURES, read from `data`, by default the installed wheel's skimage/data): a random
+    square of size to 2·size px, resized, turned by k·90° and maybe mirrored; PNGs under `folder`,
+    label = the picture's name."""
     from PIL import Image
 
-    spec = importlib.util.find_spec("skimage")
-    if spec is None:
-        raise SystemExit("textures: scikit-image is not installed; its wheel ships the photographs "
-                         "(pip install scikit-image==0.26.0)")
-    data = Path(list(spec.submodule_search_locations)[0]) / "data"
+    data = data or _skimage_data()
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     rows = []
@@ -276,6 +272,16 @@ def texture_images(folder: Path, per_class: int = 200, size: int = 32, seed: int
     return pd.DataFrame(rows)
 
 
+def _skimage_data() -> Path:
+    import importlib.util
+
+    spec = importlib.util.find_spec("skimage")
+    if spec is None:
+        raise SystemExit("textures: scikit-image is not installed; its wheel ships the photographs "
+                         "(pip install scikit-image==0.26.0)")
+    return Path(list(spec.submodule_search_locations)[0]) / "data"
+
+
 def satellite_features(n: int = 3000, seed: int = 0):
     """A stratified `n` of the Statlog Landsat items in Debian's r-cran-mlbench (read by Rscript),
     every one of the 36 features z-scored; labels are the 6 classes in alphabetical order."""
@@ -291,7 +297,12 @@ def satellite_features(n: int = 3000, seed: int = 0):
 
     frame = pd.read_csv(io.StringIO(out.stdout))
     y = frame.pop("classes").astype("category").cat.codes.to_numpy(np.int64)
-    x = frame.to_numpy(np.float64)
+    return zscored_subset(frame.to_numpy(np.float64), y, n, seed)
+
+
+def zscored_subset(x: np.ndarray, y: np.ndarray, n: int, seed: int = 0):
+    """Every feature z-scored over all items, then a stratified `n` of the items (each class
+    round(n · its share)), shuffled."""
     x = (x - x.mean(axis=0)) / x.std(axis=0)
     rng = np.random.default_rng(seed)
     keep = np.concatenate([rng.choice(np.flatnonzero(y == c), round(n * (y == c).mean()), replace=False)

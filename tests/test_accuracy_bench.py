@@ -45,10 +45,36 @@ def test_targets_report_met_and_missed_with_the_margin():
 
 def test_the_groups_are_fixed_and_disjoint():
     groups = bench_datasets.GROUPS
-    assert groups == {"dev": ("digits", "synthetic", "glyphs", "longtail"), "heldout": ("emoji", "words")}
+    assert groups == {"dev": ("digits", "synthetic", "glyphs", "longtail", "emoji", "words"),
+                      "heldout": ("textures", "satellite")}
     x, y = bench_datasets.longtail_features()
     counts = np.bincount(y)
     assert len(counts) == 20 and 9 <= counts.max() / counts.min() <= 11  # imbalance 10
+
+
+def test_texture_patches_come_from_their_picture(tmp_path):
+    from PIL import Image
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for i, name in enumerate(bench_datasets.TEXTURE_PICTURES):  # each picture one flat grey level
+        Image.new("RGB", (80, 70), (10 * i, 10 * i, 10 * i)).save(data / name)
+    frame = bench_datasets.texture_images(tmp_path / "out", per_class=3, data=data)
+    assert len(frame) == 3 * len(bench_datasets.TEXTURES)
+    assert frame.groupby("label").size().to_dict() == {t: 3 for t in bench_datasets.TEXTURES}
+    for i, row in enumerate(frame.itertuples()):
+        patch = np.asarray(Image.open(tmp_path / "out" / row.path))
+        assert patch.shape == (32, 32) and (patch == 10 * bench_datasets.TEXTURES.index(row.label)).all()
+
+
+def test_satellite_subset_is_stratified_and_zscored():
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1, 2], [500, 300, 200])
+    x = rng.normal(5.0, 3.0, size=(1000, 4)) + y[:, None]
+    xs, ys = bench_datasets.zscored_subset(x, y, 100, seed=0)
+    assert xs.shape == (100, 4) and np.bincount(ys).tolist() == [50, 30, 20]
+    full, _ = bench_datasets.zscored_subset(x, y, 1000, seed=0)
+    assert np.allclose(full.mean(axis=0), 0, atol=1e-5) and np.allclose(full.std(axis=0), 1, atol=1e-4)
 
 
 def test_ngram_features_are_unit_rows_that_tell_spellings_apart():

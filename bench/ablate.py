@@ -121,7 +121,8 @@ def run_one(x, y, split, m, noise: str, seed: int, params: dict, k: int = 10, ke
         extra["head_acc"] = float((head[te].argmax(1) == y[te]).mean())
         extra["vote_acc"] = float((votes[te].argmax(1) == y[te]).mean())
     if not diffusion:
-        w = choose_weights([head[va], votes[va]], observed[va], cfg.readout_step, bootstrap=cfg.readout_bootstrap, seed=seed)
+        w = choose_weights([head[va], votes[va]], observed[va], cfg.readout_step, bootstrap=cfg.readout_bootstrap,
+                           seed=seed)
         return _scores(combine([head, votes], w).argmax(axis=1), y, observed, tr, te, time.process_time() - t,
                        {**extra, "readout_weights": "/".join(f"{v:g}" for v in w)})
     model, schedule, history, _ = train_rounds(x[tr], observed[tr], rows, C, cfg, x[va], observed[va],

@@ -153,7 +153,7 @@ DEFAULT = {
     "prior": "mix",
     "readout": "combined",
     # issue 15, round 2 (dev group, 6 datasets): the read-out's weights as the mean of the choices on
-    # 100 resamples of val, +0.57 points (95 % CI +0.20 … +0.93) over the single choice
+    # 100 resamples of val, +0.59 points (95 % CI +0.44 … +0.75) over the single choice
     "readout_bootstrap": 100,
 }
 

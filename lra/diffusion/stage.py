@@ -274,6 +274,16 @@ def prediction_table(ids, splits, y0, votes, samples: int, C: int, scores: np.nd
     return pa.table(cols)
 
 
+def ranked_rows(pred, rows) -> np.ndarray:
+    """Every class of predictions.parquet's `rows` (a pandas frame of it), best first, as predict
+    read them out: by the `scores` column where the run mixed its read-out, else by ŷ_0."""
+    from .readout import class_order
+
+    if "scores" in pred:
+        return class_order(None, np.stack(pred["scores"].to_numpy()[rows]))
+    return class_order(np.stack(pred["y0"].to_numpy()[rows]))
+
+
 def item_keys(m: Manifest) -> np.ndarray:
     """Keys of the per-item sampling draws: the image source, so `lra infer` on the same image
     draws the same trajectories; the id for embeddings, whose rows share one source file."""

@@ -12,7 +12,7 @@ from ..core.errors import LraError
 from ..core.files import read_table, write_frame, write_json
 from ..core.linear import linear_probe, out_of_fold_proba
 from ..data.stage import load_manifest, load_observed
-from ..diffusion.readout import class_order
+from ..diffusion.stage import ranked_rows
 from ..retrieval.stage import neighbor_rows
 from . import baselines, metrics, subsample
 from .issues import label_issues
@@ -47,9 +47,7 @@ def score(manifest, labels, feature_paths: list[str], neighbors_path, prediction
         "per_class_accuracy": metrics.per_class_accuracy(y_pred[test], truth[test], m.classes),
     }
     if len(m.classes) >= 5:  # ranked as predict read the classes out: by the combined scores where it mixed them
-        scores = np.stack(pred["scores"].to_numpy()[test]) if "scores" in pred else None
-        ranked = class_order(None if scores is not None else np.stack(pred["y0"].to_numpy()[test]), scores)
-        out["top5_accuracy"] = metrics.top_k_accuracy(ranked, truth[test], 5)
+        out["top5_accuracy"] = metrics.top_k_accuracy(ranked_rows(pred, test), truth[test], 5)
     if "majority" in pred:
         out["accuracy_stochastic"] = metrics.accuracy(pred["majority"].to_numpy()[test], truth[test])
     clean_train = train & f["clean_label"].notna().to_numpy()

@@ -8,6 +8,7 @@ from snakemake.settings.types import DeploymentMethod
 from lra import workflow as lw
 from lra.core import paths
 
+lw.check_image_network(config)  # a bad E_φ choice fails here, before the DAG is built
 DATASET = lw.dataset_name(config)
 ENCODERS = lw.encoders(config)
 ENV = f"../../envs/{config['env']}.yaml"

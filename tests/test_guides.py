@@ -202,3 +202,29 @@ def test_guides_round_trip_through_model_state_and_mix_the_read_out():
     assert (combined_class(torch.as_tensor(y0), w, torch.as_tensor(rest)).numpy() == scores.argmax(1)).all()
     assert back.mu(head, votes).shape == (50, 3) and Guides.from_state({**g.state(), "prior_kind": "none"}).mu(
         head, votes) is None
+
+
+def test_the_plain_probe_is_a_fourth_part_out_of_fold_and_kept_in_the_model_state():
+    from lra.core.linear import linear_probe
+    from lra.diffusion.guides import Guides
+
+    x, y, noisy = _linear_data()
+    rows = np.argsort(-(x @ x.T), axis=1)[:, 1:6] % 250
+    g = fit_guides(x[:250], noisy[:250], rows[:250], 3, "mix", -1.0, "none", x[250:], rows[250:], noisy[250:],
+                   seed=0, probe=True)
+    head, votes, probe = g.train_parts(x[:250], rows[:250], 3)
+    assert g.probe.kept.all()  # plain: no label left out
+    folds = g.probe.fold  # each train item's row from the probe that never saw it
+    held = folds == 0
+    by_hand = linear_probe(x[:250][~held], noisy[:250][~held], x[:250][held], 3, seed=0)
+    assert np.allclose(probe[held], by_hand, atol=1e-6)
+    new = g.parts(x[250:], rows[250:], 3)  # new items: the linear_probe baseline itself
+    assert len(new) == 3 and np.allclose(new[2], linear_probe(x[:250], noisy[:250], x[250:], 3, seed=0), atol=1e-6)
+    assert np.array_equal(g.parts(x[:250], rows[:250], 3, np.arange(250))[2], probe)
+    assert np.allclose(g.mu(*new), g.mu(*new[:2]))  # the prior never reads the probe
+    g.readout_weights = np.array([0.25, 0.25, 0.25, 0.25])
+    back = Guides.from_state(g.state())
+    assert np.allclose(back.parts(x[250:], rows[250:], 3)[2], new[2])
+    y0 = np.random.default_rng(0).normal(size=(50, 3)).astype(np.float32)
+    assert np.allclose(back.scores(y0, *new), combine([diffusion_scores(y0), *new], g.readout_weights))
+    assert Guides.from_state(fit_guides(x[:250], noisy[:250], rows[:250], 3).state()).probe is None

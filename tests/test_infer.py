@@ -46,8 +46,10 @@ def run(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def guided_run(tmp_path_factory):
-    """A run of the default method's ingredients: the CARD prior from head and vote, the combined read-out."""
-    return _run(tmp_path_factory.mktemp("guided"), train={"prior": "mix", "readout": "combined", "seed": 3})
+    """A run of the default method's ingredients: the CARD prior from head and vote, the combined
+    read-out with the plain probe."""
+    return _run(tmp_path_factory.mktemp("guided"), train={"prior": "mix", "readout": "combined", "readout_probe": True,
+                                                          "seed": 3})
 
 
 def _new_csv(path, paths):
@@ -206,7 +208,8 @@ def test_a_guided_run_infers_its_test_images_as_predict_did(guided_run, tmp_path
     import torch
 
     state = torch.load(guided_run / "model.pt", weights_only=False)
-    assert state["hparams"]["prior"] and len(state["guides"]["readout_weights"]) == 3
+    assert state["hparams"]["prior"] and len(state["guides"]["readout_weights"]) == 4  # ŷ_0, head, vote, probe
+    assert "probe_coef" in state["guides"]
     assert state["guides"]["k"] == 3 and state["guides"]["index"].endswith("index.faiss")
     m = load_manifest(guided_run / "manifest.parquet")
     test = m.frame[m.frame["split"] == "test"]

@@ -52,6 +52,7 @@ class TrainConfig:
     readout: str = "diffusion"  # diffusion (argmin_c |ŷ_0 − 1|) or combined (ŷ_0, head and vote; weights chosen on val)
     readout_step: float = 0.25  # grid step of the combined read-out's weights
     readout_bootstrap: int = 0  # > 0: the weights are the mean of those chosen on this many resamples of val
+    readout_probe: bool = False  # the combined read-out also mixes the plain linear probe (a 4th part)
     amp: bool = True  # bf16 autocast, on CUDA only
     compile: bool = False  # torch.compile the denoiser, on CUDA only
     image_network: str = "features"  # E_φ: an MLP over the cached features, or a ResNet trained on the images
@@ -155,6 +156,8 @@ DEFAULT = {
     # issue 15, round 2 (dev group, 6 datasets): the read-out's weights as the mean of the choices on
     # 100 resamples of val, +0.59 points (95 % CI +0.44 … +0.75) over the single choice
     "readout_bootstrap": 100,
+    # issue 15, round 3 (dev group, 8 datasets): the plain linear probe as the read-out's 4th part
+    "readout_probe": True,
 }
 
 PRESETS = {"default": DEFAULT, "paper": PAPER}

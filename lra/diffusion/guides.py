@@ -3,8 +3,11 @@ combined read-out (lra.diffusion.prior, lra.diffusion.readout).
 
 `fit_guides` fits the head on the train items and measures the neighbour vote; `Guides.parts`
 gives any item's head probabilities and vote from its features and its neighbours among the train
-items. A train item's parts never use its own label: its head row is out of fold and its
-neighbours exclude it, so the prior of a mislabelled item does not already contain its label.
+items, and with `train.readout_probe` the plain linear probe's probabilities (no cleaning: under
+noise that moves labels towards a look-alike class, PMD, it can beat the cleaned head) as a 4th
+read-out part. A train item's parts never use its own label: its head and probe rows are out of
+fold and its neighbours exclude it, so the prior of a mislabelled item does not already contain
+its label.
 """
 
 from __future__ import annotations
@@ -27,26 +30,27 @@ class Guides:
     neighbor_weight: np.ndarray  # per train item: its weight as a neighbour (1, or its reliability)
     prior_weight: float  # μ = w·head + (1 − w)·vote
     prior_kind: str = "mix"  # none: μ = 0 (the guides only serve the read-out)
-    readout_weights: np.ndarray | None = None  # over (ŷ_0, head, vote), chosen on val; None: the diffusion's read-out
+    readout_weights: np.ndarray | None = None  # over (ŷ_0, *parts), chosen on val; None: the diffusion's read-out
+    probe: Head | None = None  # the plain linear probe, the read-out's 4th part (train.readout_probe)
 
-    def mu(self, head: np.ndarray, votes: np.ndarray) -> np.ndarray | None:
-        """The CARD prior mean of items with these parts, or None when the run has no prior."""
+    def mu(self, head: np.ndarray, votes: np.ndarray, *_) -> np.ndarray | None:
+        """The CARD prior mean of items with these parts (the head and the vote; the probe is the
+        read-out's only), or None when the run has no prior."""
         return None if self.prior_kind == "none" else self.prior(head, votes)
 
-    def scores(self, y0: np.ndarray, head: np.ndarray, votes: np.ndarray) -> np.ndarray | None:
-        """The combined read-out's (N, C) scores, or None when the class is the diffusion's own."""
+    def scores(self, y0: np.ndarray, *parts: np.ndarray) -> np.ndarray | None:
+        """The combined read-out's (N, C) scores of ŷ_0 and the items' `parts`, or None when the
+        class is the diffusion's own."""
         if self.readout_weights is None:
             return None
-        return combine([diffusion_scores(y0), head, votes], self.readout_weights)
+        return combine([diffusion_scores(y0), *parts], self.readout_weights)
 
     def state(self) -> dict:
         """What model.pt keeps (tensors and numbers): enough for predict and infer to rebuild it."""
         import torch
 
-        h = self.head
-        arrays = {"coef": h.coef, "intercept": h.intercept, "fold_coef": h.fold_coef,
-                  "fold_intercept": h.fold_intercept, "fold": h.fold, "kept": h.kept,
-                  "train_labels": self.train_labels, "neighbor_weight": self.neighbor_weight}
+        arrays = {**_head_arrays(self.head), "train_labels": self.train_labels, "neighbor_weight": self.neighbor_weight,
+                  **({} if self.probe is None else _head_arrays(self.probe, "probe_"))}
         out = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}
         out.update(prior_weight=float(self.prior_weight), prior_kind=self.prior_kind,
                    readout_weights=None if self.readout_weights is None else [float(w) for w in self.readout_weights])
@@ -55,18 +59,20 @@ class Guides:
     @classmethod
     def from_state(cls, d: dict) -> "Guides":
         a = {k: v.numpy() if hasattr(v, "numpy") else v for k, v in d.items()}
-        head = Head(a["coef"], a["intercept"], a["fold_coef"], a["fold_intercept"], a["fold"], a["kept"])
         weights = None if a["readout_weights"] is None else np.asarray(a["readout_weights"], np.float64)
-        return cls(head, a["train_labels"], a["neighbor_weight"], a["prior_weight"], a["prior_kind"], weights)
+        probe = _head_of(a, "probe_") if "probe_coef" in a else None
+        return cls(_head_of(a), a["train_labels"], a["neighbor_weight"], a["prior_weight"], a["prior_kind"], weights,
+                   probe)
 
     def parts(self, x: np.ndarray, neighbor_rows: np.ndarray, num_classes: int,
-              train_pos: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(head probabilities, vote shares) of items with features `x` and train neighbours. With
-        `train_pos`, a train item (its position at fit, ≥ 0; −1 for any other) never uses its own
-        label: its head row is out of fold, as in `train_parts`."""
+              train_pos: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+        """(head probabilities, vote shares[, probe probabilities]) of items with features `x` and
+        train neighbours. With `train_pos`, a train item (its position at fit, ≥ 0; −1 for any
+        other) never uses its own label: its head and probe rows are out of fold, as in `train_parts`."""
         x = np.asarray(x, np.float64)
-        head = self.head.proba(x) if train_pos is None else self.head.scores(x, train_pos)
-        return head, self.vote(neighbor_rows, num_classes)
+        linear = [h for h in (self.head, self.probe) if h is not None]
+        head, *probe = [h.proba(x) if train_pos is None else h.scores(x, train_pos) for h in linear]
+        return (head, self.vote(neighbor_rows, num_classes), *probe)
 
     def vote(self, neighbor_rows: np.ndarray, num_classes: int) -> np.ndarray:
         w = self.neighbor_weight[neighbor_rows] * rank_weights(*neighbor_rows.shape)
@@ -75,26 +81,40 @@ class Guides:
     def prior(self, head: np.ndarray, votes: np.ndarray) -> np.ndarray:
         return mix(head, votes, self.prior_weight)
 
-    def train_parts(self, x: np.ndarray, neighbor_rows: np.ndarray, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
-        """The train items' own parts (rows as at fit): out-of-fold head rows, votes without themselves."""
-        return self.head.out_of_fold(x), self.vote(neighbor_rows, num_classes)
+    def train_parts(self, x: np.ndarray, neighbor_rows: np.ndarray, num_classes: int) -> tuple[np.ndarray, ...]:
+        """The train items' own parts (rows as at fit): out-of-fold head (and probe) rows, votes
+        without themselves."""
+        probe = () if self.probe is None else (self.probe.out_of_fold(x),)
+        return (self.head.out_of_fold(x), self.vote(neighbor_rows, num_classes), *probe)
+
+
+HEAD_ARRAYS = ("coef", "intercept", "fold_coef", "fold_intercept", "fold", "kept")
+
+
+def _head_arrays(head: Head, prefix: str = "") -> dict:
+    return {prefix + name: getattr(head, name) for name in HEAD_ARRAYS}
+
+
+def _head_of(arrays: dict, prefix: str = "") -> Head:
+    return Head(*(arrays[prefix + name] for name in HEAD_ARRAYS))
 
 
 def fit_guides(x: np.ndarray, labels: np.ndarray, neighbor_rows: np.ndarray, num_classes: int, prior: str = "mix",
                prior_weight: float = -1.0, vote_weighting: str = "none", val_x=None, val_rows=None,
-               val_labels=None, seed: int = 0) -> Guides:
-    """Fit the head on train features `x` and observed `labels`; weigh neighbours; choose the
-    prior's head weight on the val split (`prior_weight` < 0 and prior "mix"), else use it
-    ("head": 1)."""
+               val_labels=None, seed: int = 0, probe: bool = False) -> Guides:
+    """Fit the head on train features `x` and observed `labels` (and with `probe`, the plain
+    probe); weigh neighbours; choose the prior's head weight on the val split (`prior_weight` < 0
+    and prior "mix"), else use it ("head": 1)."""
     check_choice("prior", prior)
     check_choice("vote_weighting", vote_weighting)
     head = fit_head(x, labels, num_classes, seed)
     weight = reliability(labels, head.out_of_fold(x)) if vote_weighting == "reliability" else np.ones(len(labels))
-    g = Guides(head, np.asarray(labels), weight.astype(np.float64), 1.0 if prior == "head" else prior_weight, prior)
+    g = Guides(head, np.asarray(labels), weight.astype(np.float64), 1.0 if prior == "head" else prior_weight, prior,
+               probe=fit_head(x, labels, num_classes, seed, clean=False) if probe else None)
     if prior == "mix" and prior_weight < 0:
         if val_x is None or not len(val_x):
             g.prior_weight = 0.5
         else:
-            h, v = g.parts(val_x, val_rows, num_classes)
+            h, v = g.parts(val_x, val_rows, num_classes)[:2]
             g.prior_weight = choose_weight(h, v, val_labels)
     return g

@@ -100,23 +100,25 @@ def _fit_guides(cfg: TrainConfig, x, observed, nb_rows, val_x, val_rows, val_lab
 
     has_val = val_rows is not None
     guides = fit_guides(x, observed, nb_rows, C, cfg.prior, cfg.prior_weight, cfg.vote_weighting,
-                        val_x if has_val else None, val_rows, val_labels, cfg.seed)
+                        val_x if has_val else None, val_rows, val_labels, cfg.seed,
+                        probe=cfg.readout_probe and cfg.readout == "combined")
     parts = {"prior": guides.mu(*guides.train_parts(x, nb_rows, C))}
     if has_val:
-        parts["val_head"], parts["val_votes"] = guides.parts(val_x, val_rows, C)
-        parts["val_prior"] = guides.mu(parts["val_head"], parts["val_votes"])
-    log.info("guides: cleaned linear head (%d of %d train labels kept), prior %s (head weight %.2f)",
-             int(guides.head.kept.sum()), len(observed), cfg.prior, guides.prior_weight)
+        parts["val_parts"] = guides.parts(val_x, val_rows, C)
+        parts["val_prior"] = guides.mu(*parts["val_parts"])
+    log.info("guides: cleaned linear head (%d of %d train labels kept)%s, prior %s (head weight %.2f)",
+             int(guides.head.kept.sum()), len(observed), "" if guides.probe is None else ", plain probe",
+             cfg.prior, guides.prior_weight)
     return guides, parts
 
 
 def _choose_readout(guides, cfg: TrainConfig, model, schedule, val_x, val_images, val_labels, parts: dict) -> None:
-    """The combined read-out's weights over (ŷ_0, head, vote), chosen on the val split's labels
+    """The combined read-out's weights over (ŷ_0, head, vote[, probe]), chosen on the val split's labels
     (lra.diffusion.readout.choose_weights); without a val split, or with readout: diffusion, the
     class stays the diffusion's own."""
     if cfg.readout != "combined":
         return
-    if "val_head" not in parts:
+    if "val_parts" not in parts:
         log.warning("readout combined: no val split to choose its weights on; the class is the diffusion's own")
         return
     import torch
@@ -130,10 +132,11 @@ def _choose_readout(guides, cfg: TrainConfig, model, schedule, val_x, val_images
     y0, _ = sample(model, schedule, torch.as_tensor(val_x, device=device),
                    image_condition(model, val_images, device, cfg.amp), steps=cfg.ddim_steps,
                    prior=None if prior is None else torch.as_tensor(prior, device=device))
-    guides.readout_weights = choose_weights([diffusion_scores(y0.numpy()), parts["val_head"], parts["val_votes"]],
+    guides.readout_weights = choose_weights([diffusion_scores(y0.numpy()), *parts["val_parts"]],
                                             val_labels, cfg.readout_step, bootstrap=cfg.readout_bootstrap,
                                             seed=cfg.seed)
-    log.info("readout combined: weights %s on (ŷ_0, head, vote)", "/".join(f"{w:g}" for w in guides.readout_weights))
+    log.info("readout combined: weights %s on (ŷ_0, head, vote%s)", "/".join(f"{w:g}" for w in guides.readout_weights),
+             "" if guides.probe is None else ", probe")
 
 
 def _guides_record(guides, k: int, train_ids: np.ndarray, index_path) -> dict:

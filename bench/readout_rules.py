@@ -13,7 +13,9 @@ and a noise-corrected choice: each val item scores T̂⁻¹[ỹ, class] (backwar
 unbiased estimate of clean accuracy when T̂ is right), T̂ from cleanlab's confident joint of the
 head's out-of-fold probabilities on the train items. With --plain-probe: `dhvp_25_bag100`, the
 plain linear probe (the `linear_probe` baseline, refitted on the run's train features and observed
-labels) as a 4th part beside ŷ_0, head and vote, bagged as the default is.
+labels) as a 4th part beside ŷ_0, head and vote, bagged as the default is: the default's own
+rule since round 3 (`train.readout_probe`; on val and test items the refitted probe is the one
+the pipeline keeps).
 """
 
 from __future__ import annotations

@@ -156,7 +156,8 @@ DEFAULT = {
     # issue 15, round 2 (dev group, 6 datasets): the read-out's weights as the mean of the choices on
     # 100 resamples of val, +0.59 points (95 % CI +0.44 … +0.75) over the single choice
     "readout_bootstrap": 100,
-    # issue 15, round 3 (dev group, 8 datasets): the plain linear probe as the read-out's 4th part
+    # issue 15, round 3 (dev group, 8 datasets): the plain linear probe as the read-out's 4th part,
+    # +0.29 points (95 % CI +0.23 … +0.35) over three parts, 35/40 cells within 0.5 of the best baseline
     "readout_probe": True,
 }
 

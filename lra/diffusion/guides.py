@@ -49,8 +49,8 @@ class Guides:
         """What model.pt keeps (tensors and numbers): enough for predict and infer to rebuild it."""
         import torch
 
-        arrays = {**_head_arrays(self.head), "train_labels": self.train_labels, "neighbor_weight": self.neighbor_weight,
-                  **({} if self.probe is None else _head_arrays(self.probe, "probe_"))}
+        arrays = {**self.head.arrays(), "train_labels": self.train_labels, "neighbor_weight": self.neighbor_weight,
+                  **({} if self.probe is None else self.probe.arrays("probe_"))}
         out = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}
         out.update(prior_weight=float(self.prior_weight), prior_kind=self.prior_kind,
                    readout_weights=None if self.readout_weights is None else [float(w) for w in self.readout_weights])
@@ -60,8 +60,8 @@ class Guides:
     def from_state(cls, d: dict) -> "Guides":
         a = {k: v.numpy() if hasattr(v, "numpy") else v for k, v in d.items()}
         weights = None if a["readout_weights"] is None else np.asarray(a["readout_weights"], np.float64)
-        probe = _head_of(a, "probe_") if "probe_coef" in a else None
-        return cls(_head_of(a), a["train_labels"], a["neighbor_weight"], a["prior_weight"], a["prior_kind"], weights,
+        probe = Head.from_arrays(a, "probe_") if "probe_coef" in a else None
+        return cls(Head.from_arrays(a), a["train_labels"], a["neighbor_weight"], a["prior_weight"], a["prior_kind"], weights,
                    probe)
 
     def parts(self, x: np.ndarray, neighbor_rows: np.ndarray, num_classes: int,
@@ -86,17 +86,6 @@ class Guides:
         without themselves."""
         probe = () if self.probe is None else (self.probe.out_of_fold(x),)
         return (self.head.out_of_fold(x), self.vote(neighbor_rows, num_classes), *probe)
-
-
-HEAD_ARRAYS = ("coef", "intercept", "fold_coef", "fold_intercept", "fold", "kept")
-
-
-def _head_arrays(head: Head, prefix: str = "") -> dict:
-    return {prefix + name: getattr(head, name) for name in HEAD_ARRAYS}
-
-
-def _head_of(arrays: dict, prefix: str = "") -> Head:
-    return Head(*(arrays[prefix + name] for name in HEAD_ARRAYS))
 
 
 def fit_guides(x: np.ndarray, labels: np.ndarray, neighbor_rows: np.ndarray, num_classes: int, prior: str = "mix",

@@ -11,7 +11,7 @@ diffusion then starts from what a linear probe knows and learns the rest (lra.di
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -30,6 +30,14 @@ class Head:
     fold_intercept: np.ndarray  # (folds, C)
     fold: np.ndarray  # (N_train,) the fold of each train item; -1: outside the fitted sample (the full probe scores it)
     kept: np.ndarray  # (N_train,) bool: not flagged as a label issue, used by the fits
+
+    def arrays(self, prefix: str = "") -> dict:
+        """Its fields by name (with `prefix`), as model.pt keeps them."""
+        return {prefix + f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict, prefix: str = "") -> "Head":
+        return cls(*(arrays[prefix + f.name] for f in fields(cls)))
 
     def proba(self, x: np.ndarray) -> np.ndarray:
         return softmax(np.asarray(x, np.float64) @ self.coef.T + self.intercept)

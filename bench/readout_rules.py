@@ -15,7 +15,8 @@ head's out-of-fold probabilities on the train items. With --plain-probe: `dhvp_2
 plain linear probe (the `linear_probe` baseline, refitted on the run's train features and observed
 labels) as a 4th part beside ŷ_0, head and vote, bagged as the default is: the default's own
 rule since round 3 (`train.readout_probe`; on val and test items the refitted probe is the one
-the pipeline keeps).
+the pipeline keeps); and `dhvp_25_bag100_keptval`, the same with the weights chosen on the val
+items cleanlab does not flag (from the head's probabilities).
 """
 
 from __future__ import annotations
@@ -68,6 +69,14 @@ def inverse_noise_matrix(observed: np.ndarray, proba: np.ndarray) -> np.ndarray:
     return np.linalg.pinv(noise_matrix.T)  # cleanlab's noise_matrix[ỹ, y]
 
 
+def val_issues(observed: np.ndarray, head: np.ndarray) -> np.ndarray:
+    """cleanlab's label issues among the val items, from the head's probabilities (the val items
+    were never in its fit): the rule `_keptval` chooses the weights on the other val items."""
+    from cleanlab.filter import find_label_issues
+
+    return find_label_issues(observed, head, n_jobs=1)
+
+
 def plain_probe_parts(path: Path, a, cache: dict) -> np.ndarray:
     """The plain probe's probabilities on the run's val and test items (zeros on train items, which
     the read-out rules never score), fitted on its train features and observed labels."""
@@ -113,6 +122,9 @@ def study(variant: str, plain_probe: bool = False) -> pd.DataFrame:
             dhvp = dhv + [plain_probe_parts(path, a, cache)]
             r["dhvp_25_bag100"] = test_acc(dhvp, choose_weights([p[va] for p in dhvp], observed[va], 0.25,
                                                                  bootstrap=100, seed=int(seed)))
+            kept = np.flatnonzero(va)[~val_issues(observed[va], a["head"][va])]
+            r["dhvp_25_bag100_keptval"] = test_acc(dhvp, choose_weights([p[kept] for p in dhvp], observed[kept], 0.25,
+                                                                         bootstrap=100, seed=int(seed)))
         rows.append(r)
     return pd.DataFrame(rows)
 
@@ -123,7 +135,7 @@ def main() -> None:
     p.add_argument("--plain-probe", action="store_true", help="also the plain probe as a 4th read-out part")
     args = p.parse_args()
     r = study(args.variant, args.plain_probe)
-    other = OTHER + (["dhvp_25_bag100"] if args.plain_probe else [])
+    other = OTHER + (["dhvp_25_bag100", "dhvp_25_bag100_keptval"] if args.plain_probe else [])
     b = pd.read_csv(OUT / "baselines.tsv", sep="\t").drop(columns="variant")
     j = r.merge(b, on=["dataset", "seed", "noise"])
     j["best"] = j[["knn_vote", "linear_probe", "cleanlab", "datalab_relabel"]].max(axis=1)

@@ -112,7 +112,7 @@ def run_one(x, y, split, m, noise: str, seed: int, params: dict, k: int = 10, ke
     if guided:  # the head, the votes and the prior: part of training, so inside the CPU clock
         _, all_rows = neighbours_of_all(x, split, k)  # val/test items' neighbours among the train items
         g = fit_guides(x[tr], observed[tr], rows, C, cfg.prior, cfg.prior_weight, cfg.vote_weighting,
-                       x[va], all_rows[va], observed[va], seed, probe=cfg.readout_probe and cfg.readout == "combined")
+                       x[va], all_rows[va], observed[va], seed, probe=cfg.plain_probe)
         guide_parts = g.parts(x, all_rows, C)  # head, votes[, probe]
         for part, own in zip(guide_parts, g.train_parts(x[tr], rows, C)):
             part[tr] = own

@@ -47,6 +47,12 @@ def test_explicit_train_keys_override_the_preset():
     assert params["epochs"] == 3 and params["F"] == 64 and params["batch_size"] == 256
 
 
+def test_the_plain_probe_joins_only_a_combined_read_out():
+    assert TrainConfig.from_dict(DEFAULT).plain_probe
+    assert not TrainConfig.from_dict({**DEFAULT, "readout": "diffusion"}).plain_probe  # nothing to mix it into
+    assert not TrainConfig.from_dict(PAPER).plain_probe
+
+
 def test_config_yaml_sets_no_train_key_and_default_is_the_default_preset():
     assert "train" not in yaml.safe_load((ROOT / "config.yaml").read_text())
     assert _resolved() == PRESETS["default"]

@@ -76,6 +76,11 @@ class TrainConfig:
         return self.prior != "none" or self.readout == "combined"
 
     @property
+    def plain_probe(self) -> bool:
+        """The combined read-out mixes the plain linear probe (`readout_probe` acts only with it)."""
+        return self.readout_probe and self.readout == "combined"
+
+    @property
     def on_pixels(self) -> bool:
         """E_φ is an image network trained on the pixels (not the MLP over the features)."""
         return self.image_network != "features"

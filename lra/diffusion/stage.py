@@ -101,7 +101,7 @@ def _fit_guides(cfg: TrainConfig, x, observed, nb_rows, val_x, val_rows, val_lab
     has_val = val_rows is not None
     guides = fit_guides(x, observed, nb_rows, C, cfg.prior, cfg.prior_weight, cfg.vote_weighting,
                         val_x if has_val else None, val_rows, val_labels, cfg.seed,
-                        probe=cfg.readout_probe and cfg.readout == "combined")
+                        probe=cfg.plain_probe)
     parts = {"prior": guides.mu(*guides.train_parts(x, nb_rows, C))}
     if has_val:
         parts["val_parts"] = guides.parts(val_x, val_rows, C)

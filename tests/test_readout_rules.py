@@ -57,3 +57,18 @@ def test_noise_correction_ranks_by_clean_accuracy_under_a_known_pair_flip():
     # ... the backward-corrected score (T̂⁻¹ as inverse_noise_matrix gives it) the right way
     w = readout_rules.noise_corrected_weights(parts, observed, np.linalg.pinv(t), step=0.5)
     assert (w == [1, 0]).all()
+
+
+def test_flag_rules_switch_to_cleanlab_only_when_few_items_disagree():
+    import flag_rules
+
+    rng = np.random.default_rng(2)
+    given = rng.integers(0, 3, 300)
+    scores = _one_hot(given, 3) * 0.8 + 0.1
+    scores[:30] = _one_hot((given[:30] + 1) % 3, 3) * 0.8 + 0.1  # the read-out disagrees on 10 %
+    flags = flag_rules.flag_rules(scores, given)
+    assert flags["argmax"].sum() == 30 and flags["argmax"][:30].all()
+    assert (flags["switch0.2"] == flags["cl_on_ours"]).all()  # 10 % < 20 %: cleanlab's flags
+    scores[:90] = _one_hot((given[:90] + 1) % 3, 3) * 0.8 + 0.1  # now 30 %
+    flags = flag_rules.flag_rules(scores, given)
+    assert (flags["switch0.2"] == flags["argmax"]).all() and (flags["switch0.4"] == flags["cl_on_ours"]).all()

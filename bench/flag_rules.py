@@ -39,7 +39,8 @@ def flag_rules(scores: np.ndarray, given: np.ndarray) -> dict:
     q = q / np.maximum(q.sum(axis=1, keepdims=True), 1e-12)
     disagree = scores.argmax(axis=1) != given
     cl = find_label_issues(given, q, n_jobs=1)
-    return {"argmax": disagree, "cl_on_ours": cl, **{f"switch{t}": cl if disagree.mean() < t else disagree for t in SWITCH}}
+    switch = {f"switch{t}": cl if disagree.mean() < t else disagree for t in SWITCH}
+    return {"argmax": disagree, "cl_on_ours": cl, **switch}
 
 
 def study(variant: str) -> pd.DataFrame:

@@ -95,9 +95,11 @@ LETTERS = [chr(c) for c in range(ord("A"), ord("Z") + 1)]
 EMOJI_PACKAGE = ("emoji-datasource-twitter", "16.0.0")
 FASHION_PACKAGE = ("fashion-mnist", "1.1.0")
 SPRITES_FOLDER = Path("/usr/share/games/wesnoth/1.16/data/core/images/units")
-SPRITE_PEOPLES = {"dwarves": ["dwarves"], "humans": ["human-loyalists", "human-outlaws", "human-magi", "human-peasants"],
+SPRITE_PEOPLES = {"dwarves": ["dwarves"],
+                  "humans": ["human-loyalists", "human-outlaws", "human-magi", "human-peasants"],
                   "undead": ["undead", "undead-skeletal", "undead-necromancers"], "drakes": ["drakes"],
-                  "saurians": ["saurians"], "elves": ["elves-wood"], "orcs": ["orcs", "goblins"], "monsters": ["monsters"]}
+                  "saurians": ["saurians"], "elves": ["elves-wood"], "orcs": ["orcs", "goblins"],
+                  "monsters": ["monsters"]}
 SPRITES = list(SPRITE_PEOPLES)
 FASHION = ["top", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle_boot"]
 EMOJI_CATEGORIES = ["Smileys & Emotion", "People & Body", "Animals & Nature", "Food & Drink", "Travel & Places",
@@ -264,8 +266,8 @@ def fashion_images(folder: Path, per_class: int = 300, seed: int = 0, package: P
 def sprite_images(folder: Path, per_class: int = 300, seed: int = 0, size: int = 32,
                   units: Path = SPRITES_FOLDER) -> pd.DataFrame:
     """A random `per_class` of the unit frames of each people of SPRITE_PEOPLES (every PNG under
-    its folders of `units` whose drawn part spans 24 px or more), padded to a square, composited on white and resized to size×size
-    PNGs under `folder`. The list is kept as folder/items.csv."""
+    its folders of `units` whose drawn part spans 24 px or more), padded to a square, composited
+    on white and resized to size×size PNGs under `folder`. The list is kept as folder/items.csv."""
     from PIL import Image
 
     listing = folder / "items.csv"

@@ -14,11 +14,11 @@ val together (the train items' parts are out of fold, but their ŷ_0 is the diff
 and a noise-corrected choice: each val item scores T̂⁻¹[ỹ, class] (backward correction, an
 unbiased estimate of clean accuracy when T̂ is right), T̂ from cleanlab's confident joint of the
 head's out-of-fold probabilities on the train items. With --plain-probe: `dhvp_25_bag100`, the
-plain linear probe (the `linear_probe` baseline, refitted on the run's train features and observed
-labels) as a 4th part beside ŷ_0, head and vote, bagged as the default is: the default's own
-rule since round 3 (`train.readout_probe`; on val and test items the refitted probe is the one
-the pipeline keeps); and `dhvp_25_bag100_keptval`, the same with the weights chosen on the val
-items cleanlab does not flag (from the head's probabilities). With --round4, over the same four
+plain linear probe (`probe_parts`: on val and test items the `linear_probe` baseline, on train
+items out of fold, as the pipeline keeps it) as a 4th part beside ŷ_0, head and vote, bagged as
+the default is: the default's own rule since round 3 (`train.readout_probe`); and
+`dhvp_25_bag100_keptval`, the same with the weights chosen on the val items cleanlab does not
+flag (from the head's probabilities). With --round4, over the same four
 parts (the plain probe out of fold on train items, as the pipeline keeps it): stacking by the
 noisy-val log score, the grid choice on train and val items together, the noise-corrected choice
 on val or on train and val, and a choice that leans to the cleaned head within one standard error
@@ -81,18 +81,6 @@ def val_issues(observed: np.ndarray, head: np.ndarray) -> np.ndarray:
     from cleanlab.filter import find_label_issues
 
     return find_label_issues(observed, head, n_jobs=1)
-
-
-def plain_probe_parts(path: Path, a, cache: dict) -> np.ndarray:
-    """The plain probe's probabilities on the run's val and test items (zeros on train items, which
-    the read-out rules never score), fitted on its train features and observed labels."""
-    from lra.core.linear import linear_probe
-
-    dataset, seed, _ = path.stem.split("-", 2)
-    x, tr = features_of(dataset, seed, cache), a["split"] == "train"
-    out = np.zeros(a["head"].shape)
-    out[~tr] = linear_probe(x[tr], a["observed"][tr].astype(int), x[~tr], a["head"].shape[1], int(seed))
-    return out
 
 
 def probe_parts(path: Path, a, cache: dict) -> np.ndarray:
@@ -203,7 +191,7 @@ def study(variant: str, plain_probe: bool = False, round4=(), only=()) -> pd.Dat
             r["trainval"] = test_acc(dhv, choose_weights([p[both] for p in dhv], observed[both]))
             r["noise_corrected"] = test_acc(dhv, noise_corrected_weights([p[va] for p in dhv], observed[va], t_inv))
         if plain_probe:
-            dhvp = dhv + [plain_probe_parts(path, a, cache)]
+            dhvp = dhv + [probe_parts(path, a, cache)]
             r["dhvp_25_bag100"] = test_acc(dhvp, choose_weights([p[va] for p in dhvp], observed[va], 0.25,
                                                                  bootstrap=100, seed=int(seed)))
             kept = np.flatnonzero(va)[~val_issues(observed[va], a["head"][va])]

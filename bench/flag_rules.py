@@ -24,9 +24,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from lra.diffusion.readout import choose_weights, combine, diffusion_scores  # noqa: E402
+from lra.diffusion.readout import combine, diffusion_scores  # noqa: E402
 from lra.score.metrics import precision_recall_f1  # noqa: E402
-from readout_rules import OUT, probe_parts  # noqa: E402
+from readout_rules import OUT, default_weights, probe_parts  # noqa: E402
 
 SWITCH = (0.2, 0.25, 0.3, 0.35, 0.4)
 
@@ -50,8 +50,8 @@ def study(variant: str) -> pd.DataFrame:
         a = np.load(path, allow_pickle=True)
         observed, tr, va = a["observed"].astype(int), a["split"] == "train", a["split"] == "val"
         parts = [diffusion_scores(a["y0"]), a["head"], a["votes"], probe_parts(path, a, cache)]
-        w = choose_weights([p[va] for p in parts], observed[va], 0.25, bootstrap=100, seed=int(seed))
-        flags = flag_rules(combine([p[tr] for p in parts], w), observed[tr])
+        flags = flag_rules(combine([p[tr] for p in parts], default_weights(parts, observed, va, int(seed))),
+                           observed[tr])
         wrong = observed[tr] != a["y"][tr]
         rows.append({"dataset": dataset, "seed": int(seed), "noise": noise,
                      **{k: precision_recall_f1(f, wrong)["f1"] for k, f in flags.items()}})

@@ -257,9 +257,16 @@ def fashion_images(folder: Path, per_class: int = 300, seed: int = 0, package: P
             path = folder / f"{name}-{i:04d}.png"
             Image.fromarray(np.asarray(pictures[i], np.uint8).reshape(28, 28), "L").save(path)
             rows.append({"path": path.name, "label": name, "clean_label": name})
+    return _write_listing(rows, listing)
+
+
+def _write_listing(rows: list[dict], listing: Path) -> pd.DataFrame:
+    """The built items as a frame, kept as `listing` (written whole or not at all) for later calls."""
+    from lra.core.files import atomic_path
+
     frame = pd.DataFrame(rows)
-    frame.to_csv(listing.with_suffix(".tmp"), index=False)
-    listing.with_suffix(".tmp").rename(listing)
+    with atomic_path(listing) as tmp:
+        frame.to_csv(tmp, index=False)
     return frame
 
 
@@ -287,10 +294,7 @@ def sprite_images(folder: Path, per_class: int = 300, seed: int = 0, size: int =
             path = folder / f"{people}-{i:04d}.png"
             _on_white_square(Image.open(frames[i]), size).save(path)
             rows.append({"path": path.name, "label": people, "clean_label": people})
-    frame = pd.DataFrame(rows)
-    frame.to_csv(listing.with_suffix(".tmp"), index=False)
-    listing.with_suffix(".tmp").rename(listing)
-    return frame
+    return _write_listing(rows, listing)
 
 
 def _drawn_side(path: Path) -> int:
@@ -418,9 +422,7 @@ def satellite_features(n: int = 3000, seed: int = 0):
     every one of the 36 features z-scored; labels are the 6 classes in alphabetical order."""
     frame = mlbench("Satellite", "satellite")
     y = frame.pop("classes").astype("category").cat.codes.to_numpy(np.int64)
-    x = frame.to_numpy(np.float64)
-    keep = stratified_subset(y, n, seed)
-    return ((x - x.mean(axis=0)) / x.std(axis=0))[keep].astype(np.float32), y[keep]
+    return _zscored_subset(frame.to_numpy(np.float64), y, n, seed)
 
 
 def dna_features(n: int = 3000, seed: int = 0):
@@ -437,7 +439,11 @@ def letter_features(n: int = 3000, seed: int = 0):
     integer statistics z-scored over the dataset; labels A..Z → 0..25."""
     frame = mlbench("LetterRecognition", "letters")
     y = frame.pop("lettr").map({c: i for i, c in enumerate(LETTERS)}).to_numpy(np.int64)
-    x = frame.to_numpy(np.float64)
+    return _zscored_subset(frame.to_numpy(np.float64), y, n, seed)
+
+
+def _zscored_subset(x: np.ndarray, y: np.ndarray, n: int, seed: int):
+    """Every feature z-scored over all items, then a stratified `n` of them: (float32 x, y)."""
     keep = stratified_subset(y, n, seed)
     return ((x - x.mean(axis=0)) / x.std(axis=0))[keep].astype(np.float32), y[keep]
 

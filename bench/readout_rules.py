@@ -108,7 +108,8 @@ def features_of(dataset: str, seed: str, cache: dict) -> np.ndarray:
 
 
 def bagged(choose, n: int, bootstrap: int, seed: int) -> np.ndarray:
-    """The mean of choose(items) over `bootstrap` resamples of n items (as choose_weights bags)."""
+    """The mean of choose(items) over `bootstrap` resamples of n items, drawn as choose_weights
+    draws its own (the grid rules bag there; this is for the noise-corrected choice)."""
     rng = np.random.default_rng(seed)
     return np.mean([choose(rng.integers(0, n, n)) for _ in range(bootstrap)], axis=0)
 
@@ -144,15 +145,20 @@ def round4_rules(parts: dict, observed, tr, va, t_inv, seed: int) -> dict:
     hdvp = [1, 0, 2, 3]  # the head first: choose_weights' ties and tolerance favour the first part
     return {
         "dhvp_stack": lambda: stacking_weights(on(vi), observed[vi]),
-        "dhvp_tv_bag100": lambda: bagged(lambda i: choose_weights(on(tv[i]), observed[tv[i]]), len(tv), 100, seed),
+        "dhvp_tv_bag100": lambda: choose_weights(on(tv), observed[tv], bootstrap=100, seed=seed),
         "dhvp_nc_bag100": lambda: bagged(lambda i: noise_corrected_weights(on(vi[i]), observed[vi[i]], t_inv),
                                          len(vi), 100, seed),
         "dhvp_nc_tv_bag100": lambda: bagged(lambda i: noise_corrected_weights(on(tv[i]), observed[tv[i]], t_inv),
                                             len(tv), 100, seed),
-        "dhvp_headtol1_bag100": lambda: bagged(
-            lambda i: choose_weights([on(vi[i])[j] for j in hdvp], observed[vi[i]], tolerance=1.0)[np.argsort(hdvp)],
-            len(vi), 100, seed),
+        "dhvp_headtol1_bag100": lambda: choose_weights([on(vi)[j] for j in hdvp], observed[vi], tolerance=1.0,
+                                                       bootstrap=100, seed=seed)[np.argsort(hdvp)],
     }
+
+
+def default_weights(parts: list[np.ndarray], observed: np.ndarray, va: np.ndarray, seed: int) -> np.ndarray:
+    """The default's weights since round 3 (`dhvp_25_bag100`): the four parts ŷ_0, head, vote,
+    plain probe, grid step 0.25, bagged over 100 resamples of the val items."""
+    return choose_weights([p[va] for p in parts], observed[va], 0.25, bootstrap=100, seed=seed)
 
 
 def rules_of(round4: bool) -> dict:
@@ -192,16 +198,14 @@ def study(variant: str, plain_probe: bool = False, round4=(), only=()) -> pd.Dat
             r["noise_corrected"] = test_acc(dhv, noise_corrected_weights([p[va] for p in dhv], observed[va], t_inv))
         if plain_probe:
             dhvp = dhv + [probe_parts(path, a, cache)]
-            r["dhvp_25_bag100"] = test_acc(dhvp, choose_weights([p[va] for p in dhvp], observed[va], 0.25,
-                                                                 bootstrap=100, seed=int(seed)))
+            r["dhvp_25_bag100"] = test_acc(dhvp, default_weights(dhvp, observed, va, int(seed)))
             kept = np.flatnonzero(va)[~val_issues(observed[va], a["head"][va])]
             r["dhvp_25_bag100_keptval"] = test_acc(dhvp, choose_weights([p[kept] for p in dhvp], observed[kept], 0.25,
                                                                          bootstrap=100, seed=int(seed)))
         if round4:
             parts["p"] = probe_parts(path, a, cache)
             dhvp = [parts[c] for c in "dhvp"]
-            r["dhvp_25_bag100"] = test_acc(dhvp, choose_weights([p[va] for p in dhvp], observed[va], 0.25,
-                                                                 bootstrap=100, seed=int(seed)))
+            r["dhvp_25_bag100"] = test_acc(dhvp, default_weights(dhvp, observed, va, int(seed)))
             for name, weights in round4_rules(parts, observed, tr, va, t_inv, int(seed)).items():
                 if name in round4:
                     r[name] = test_acc(dhvp, weights())

@@ -53,7 +53,6 @@
     binary features where a few positions decide the class and most of them are noise to a
     neighbour, and one class holds half the items.
   (fashion and dna were the held-out group of issue 15's third round; run once, they became dev.)
-- heldout (run only once a change is final; fixed before the fourth round of issue 15's tuning):
   - sprites: 2,400 unit sprites of the game Battle for Wesnoth (Debian's wesnoth-1.16-data, under
     data/core/images/units), 300 of each of 8 peoples (a random 300 of each class's frames, seed 0):
     dwarves, humans (the loyalist, outlaw, mage and peasant folders), undead (with the skeletal
@@ -69,6 +68,22 @@
     moments, edge counts) that Debian's r-cran-mlbench ships, a stratified 2,998 of them (seed 0),
     each feature z-scored; 26 classes A to Z. An embeddings file, read with `Rscript`. The same
     classes as glyphs but none of its pixels: a few coarse hand-made measurements.
+  (sprites and letters were the held-out group of issue 15's fourth round; run once, they became dev.)
+- heldout (run only once a change is final; fixed before the fifth round of issue 15's tuning):
+  - scripts: 2,400 letters of 10 writing systems, 240 each (armenian, hebrew, devanagari, bengali,
+    tamil, sinhala, thai, georgian, ethiopic, khmer): each a random letter of the script's Unicode
+    block (categories Lo, Lu, Ll: no marks, digits or signs) in a random one of its four Noto fonts
+    (Sans and Serif, Regular and Bold, from Debian's fonts-noto-core), drawn in black on white at a
+    random size (18-25 px), rotation (±8°) and shift (±2 px), 32×32 grey PNGs; a folder dataset with
+    encoder pixels:16. Install: `apt-get install fonts-noto-core`. Rendered text again, but the
+    class is a writing system, not a character: 30 (hebrew) to 326 (ethiopic) different letters per
+    class, scripts of one family (the Brahmic ones: devanagari, bengali, tamil, sinhala, thai,
+    khmer) that share stroke shapes, and few-letter classes repeated in many copies;
+  - vowels: Deterding's vowel data that r-cran-mlbench ships (990 utterances: 15 speakers, each
+    saying 11 British English vowels in h_d words 6 times), the 9 log-area-ratio features of the
+    speech signal z-scored, the speaker column left out; 11 classes (hid, hId, hEd, hAd, hYd, had,
+    hOd, hod, hUd, hud, hed), all 990 items. An embeddings file, read with `Rscript`. Speech, and
+    the smallest set so far: 90 items per class, 99 val items for choosing the read-out.
 
 Every seed re-draws the data split (stratified: 10 % val, 20 % test of each class), the noise
 and the training; the items themselves (pixels, vectors) are fixed per dataset.
@@ -87,8 +102,8 @@ import numpy as np
 import pandas as pd
 
 GROUPS = {"dev": ("digits", "synthetic", "glyphs", "longtail", "emoji", "words", "textures", "satellite", "fashion",
-                 "dna"),
-          "heldout": ("sprites", "letters")}
+                 "dna", "sprites", "letters"),
+          "heldout": ("scripts", "vowels")}
 VAL_FRACTION, TEST_FRACTION = 0.1, 0.2
 FONT_GLOB = "/usr/share/fonts/truetype/dejavu/*.ttf"
 LETTERS = [chr(c) for c in range(ord("A"), ord("Z") + 1)]
@@ -111,6 +126,14 @@ WORD_PACKAGES = "wamerican wngerman wfrench witalian wspanish wportuguese wdutch
 TEXTURE_PICTURES = ["astronaut.png", "brick.png", "camera.png", "cell.png", "chelsea.png", "coffee.png", "coins.png",
                     "grass.png", "gravel.png", "hubble_deep_field.jpg", "ihc.png", "moon.png"]
 TEXTURES = [Path(p).stem for p in TEXTURE_PICTURES]
+NOTO_FOLDER = Path("/usr/share/fonts/truetype/noto")
+SCRIPT_BLOCKS = {"armenian": ("Armenian", 0x0530, 0x058F), "hebrew": ("Hebrew", 0x0590, 0x05FF),
+                 "devanagari": ("Devanagari", 0x0900, 0x097F), "bengali": ("Bengali", 0x0980, 0x09FF),
+                 "tamil": ("Tamil", 0x0B80, 0x0BFF), "sinhala": ("Sinhala", 0x0D80, 0x0DFF),
+                 "thai": ("Thai", 0x0E00, 0x0E7F), "georgian": ("Georgian", 0x10A0, 0x10FF),
+                 "ethiopic": ("Ethiopic", 0x1200, 0x137F), "khmer": ("Khmer", 0x1780, 0x17FF)}
+SCRIPTS = list(SCRIPT_BLOCKS)
+VOWELS = ["hid", "hId", "hEd", "hAd", "hYd", "had", "hOd", "hod", "hUd", "hud", "hed"]
 
 
 def pipeline_config(name: str, seed: int, root: Path) -> dict:
@@ -158,6 +181,8 @@ def vectors(name: str) -> tuple[np.ndarray, np.ndarray]:
         return dna_features()
     if name == "letters":
         return letter_features()
+    if name == "vowels":
+        return vowel_features()
     raise KeyError(name)
 
 
@@ -258,6 +283,50 @@ def fashion_images(folder: Path, per_class: int = 300, seed: int = 0, package: P
             Image.fromarray(np.asarray(pictures[i], np.uint8).reshape(28, 28), "L").save(path)
             rows.append({"path": path.name, "label": name, "clean_label": name})
     return _write_listing(rows, listing)
+
+
+def script_images(folder: Path, per_class: int = 240, size: int = 32, seed: int = 0,
+                  fonts: Path = NOTO_FOLDER, blocks: dict = SCRIPT_BLOCKS) -> pd.DataFrame:
+    """`per_class` letters of each writing system of SCRIPT_BLOCKS: each a random (letter, font) of
+    the script's Unicode block (letters only: categories Lo, Lu, Ll) and its Noto fonts (Sans
+    and Serif, Regular and Bold), drawn in black on white at a random size (18-25 px), rotation
+    (±8°) and shift (±2 px); size×size PNGs under `folder`, the list kept as folder/items.csv."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    listing = folder / "items.csv"
+    if listing.exists():
+        return pd.read_csv(listing)
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for script, (font_name, first, last) in blocks.items():
+        pairs = _script_letters(fonts, font_name, first, last)
+        for i, j in enumerate(rng.integers(0, len(pairs), per_class).tolist()):
+            letter, font_path = pairs[j]
+            font = ImageFont.truetype(str(font_path), int(rng.integers(18, 26)))
+            canvas = Image.new("L", (2 * size, 2 * size), 255)
+            ImageDraw.Draw(canvas).text((size, size), letter, fill=0, font=font, anchor="mm")
+            canvas = canvas.rotate(float(rng.uniform(-8, 8)), resample=Image.BILINEAR, fillcolor=255,
+                                   translate=tuple(rng.integers(-2, 3, 2).tolist()))
+            path = folder / f"{script}-{i:03d}.png"
+            canvas.crop((size // 2, size // 2, 3 * size // 2, 3 * size // 2)).save(path)
+            rows.append({"path": path.name, "label": script, "clean_label": script})
+    return _write_listing(rows, listing)
+
+
+def _script_letters(fonts: Path, font_name: str, first: int, last: int) -> list[tuple[str, Path]]:
+    """Every (letter, font) of the code points first..last that a Noto{Sans,Serif}<font_name> font
+    draws, letters only (no marks, digits or signs)."""
+    import unicodedata
+
+    from fontTools.ttLib import TTFont
+
+    paths = sorted(fonts.glob(f"NotoSans{font_name}-*.ttf")) + sorted(fonts.glob(f"NotoSerif{font_name}-*.ttf"))
+    if not paths:
+        raise SystemExit(f"scripts: no Noto{{Sans,Serif}}{font_name} font under {fonts}; install Debian's "
+                         "fonts-noto-core (apt-get install fonts-noto-core)")
+    return [(chr(c), path) for path in paths for c in sorted(TTFont(path).getBestCmap())
+            if first <= c <= last and unicodedata.category(chr(c)) in ("Lo", "Lu", "Ll")]
 
 
 def _write_listing(rows: list[dict], listing: Path) -> pd.DataFrame:
@@ -442,6 +511,16 @@ def letter_features(n: int = 3000, seed: int = 0):
     return _zscored_subset(frame.to_numpy(np.float64), y, n, seed)
 
 
+def vowel_features():
+    """All 990 items of Deterding's vowel data in r-cran-mlbench (15 speakers × 11 vowels × 6
+    utterances): the 9 log-area-ratio features z-scored, the speaker column left out; labels in
+    mlbench's order of the 11 vowels (VOWELS)."""
+    frame = mlbench("Vowel", "vowels")
+    y = frame.pop("Class").map({c: i for i, c in enumerate(VOWELS)}).to_numpy(np.int64)
+    x = frame.drop(columns="V1").to_numpy(np.float64)
+    return _zscored_subset(x, y, len(y), seed=0)
+
+
 def _zscored_subset(x: np.ndarray, y: np.ndarray, n: int, seed: int):
     """Every feature z-scored over all items, then a stratified `n` of them: (float32 x, y)."""
     keep = stratified_subset(y, n, seed)
@@ -458,7 +537,7 @@ def stratified_subset(y: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
 
 IMAGES = {"glyphs": (glyph_images, LETTERS, "pixels:12"), "emoji": (emoji_images, EMOJI_CATEGORIES, "pixels:16"),
           "textures": (texture_images, TEXTURES, "pixels:16"), "fashion": (fashion_images, FASHION, "pixels:16"),
-          "sprites": (sprite_images, SPRITES, "pixels:16")}
+          "sprites": (sprite_images, SPRITES, "pixels:16"), "scripts": (script_images, SCRIPTS, "pixels:16")}
 
 
 def arrays(name: str, seed: int, root: Path):

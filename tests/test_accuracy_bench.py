@@ -4,6 +4,7 @@ overall mean with its interval over seeds, and the target checks."""
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -48,8 +49,8 @@ def test_targets_report_met_and_missed_with_the_margin():
 def test_the_groups_are_fixed_and_disjoint():
     groups = bench_datasets.GROUPS
     assert groups == {"dev": ("digits", "synthetic", "glyphs", "longtail", "emoji", "words", "textures", "satellite",
-                              "fashion", "dna"),
-                      "heldout": ("sprites", "letters")}
+                              "fashion", "dna", "sprites", "letters"),
+                      "heldout": ("scripts", "vowels")}
     x, y = bench_datasets.longtail_features()
     counts = np.bincount(y)
     assert len(counts) == 20 and 9 <= counts.max() / counts.min() <= 11  # imbalance 10
@@ -122,6 +123,29 @@ def test_sprites_are_unit_frames_of_their_people_on_white(tmp_path):
     pd.testing.assert_frame_equal(again, frame)
     with pytest.raises(SystemExit, match="apt-get install wesnoth-1.16-data"):
         bench_datasets.sprite_images(tmp_path / "other", units=tmp_path / "nowhere")
+
+
+def test_scripts_are_letters_of_their_block_in_its_fonts(tmp_path):
+    import matplotlib
+    from PIL import Image
+
+    fonts = tmp_path / "fonts"
+    fonts.mkdir()
+    dejavu = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"  # draws these three blocks
+    blocks = {k: bench_datasets.SCRIPT_BLOCKS[k] for k in ("armenian", "hebrew", "georgian")}
+    for name, _, _ in blocks.values():
+        shutil.copy(dejavu, fonts / f"NotoSans{name}-Regular.ttf")
+    letters = bench_datasets._script_letters(fonts, "Hebrew", 0x0590, 0x05FF)
+    assert "א" in {c for c, _ in letters} and "\u05b4" not in {c for c, _ in letters}  # alef, not the hiriq mark
+    frame = bench_datasets.script_images(tmp_path / "out", per_class=4, fonts=fonts, blocks=blocks)
+    assert frame.groupby("label").size().to_dict() == {k: 4 for k in blocks}
+    for row in frame.itertuples():
+        picture = np.asarray(Image.open(tmp_path / "out" / row.path))
+        assert picture.shape == (32, 32) and picture[0, 0] == 255 and picture.min() < 100  # ink on white
+    again = bench_datasets.script_images(tmp_path / "out", fonts=tmp_path / "nowhere", blocks=blocks)  # the listing
+    pd.testing.assert_frame_equal(again, frame)
+    with pytest.raises(SystemExit, match="apt-get install fonts-noto-core"):
+        bench_datasets.script_images(tmp_path / "other", fonts=tmp_path / "nowhere", blocks=blocks)
 
 
 def test_ngram_features_are_unit_rows_that_tell_spellings_apart():

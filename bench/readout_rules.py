@@ -128,7 +128,7 @@ def stacking_weights(parts: list[np.ndarray], labels: np.ndarray, iterations: in
     return w
 
 
-def round4_rules(parts: dict, observed, tr, va, t_inv, seed: int) -> dict:
+def round4_rules(parts: dict, observed, tr, va, t_inv, seed: int, clean=None) -> dict:
     """Round 4's candidates, each a function giving a weight vector over the parts d, h, v, p (in
     that order): stacking (the log score of the parts as a mixture of distributions on val);
     the grid choice on train and val items together (every part of a train item is out of fold,
@@ -150,9 +150,24 @@ def round4_rules(parts: dict, observed, tr, va, t_inv, seed: int) -> dict:
                                          len(vi), 100, seed),
         "dhvp_nc_tv_bag100": lambda: bagged(lambda i: noise_corrected_weights(on(tv[i]), observed[tv[i]], t_inv),
                                             len(tv), 100, seed),
+        "dhvp_cleanval_bag100": lambda: choose_weights(on(vi), clean[vi], bootstrap=100, seed=seed),
+        "dhvp_2stage_bag100": lambda: two_stage_weights(dhvp, observed, tr, va, seed),
         "dhvp_headtol1_bag100": lambda: choose_weights([on(vi)[j] for j in hdvp], observed[vi], tolerance=1.0,
                                                        bootstrap=100, seed=seed)[np.argsort(hdvp)],
     }
+
+
+def two_stage_weights(parts: list[np.ndarray], observed: np.ndarray, tr: np.ndarray, va: np.ndarray,
+                      seed: int) -> np.ndarray:
+    """Round 5's candidate: the mix of head, vote and probe (parts[1:]) chosen on the train and val
+    items together — every one of these three parts is out of fold or self-excluded on a train item,
+    so the choice sees ~8× the items of val alone —, then the diffusion's share against that mix
+    chosen on val only (ŷ_0 has fitted the train items' labels). Both grid choices bagged (100)."""
+    tv = tr | va
+    rest = choose_weights([p[tv] for p in parts[1:]], observed[tv], 0.25, bootstrap=100, seed=seed)
+    mix = combine(parts[1:], rest)
+    w = choose_weights([parts[0][va], mix[va]], observed[va], 0.25, bootstrap=100, seed=seed)
+    return np.concatenate([[w[0]], w[1] * rest])
 
 
 def default_weights(parts: list[np.ndarray], observed: np.ndarray, va: np.ndarray, seed: int) -> np.ndarray:
@@ -206,7 +221,7 @@ def study(variant: str, plain_probe: bool = False, round4=(), only=()) -> pd.Dat
             parts["p"] = probe_parts(path, a, cache)
             dhvp = [parts[c] for c in "dhvp"]
             r["dhvp_25_bag100"] = test_acc(dhvp, default_weights(dhvp, observed, va, int(seed)))
-            for name, weights in round4_rules(parts, observed, tr, va, t_inv, int(seed)).items():
+            for name, weights in round4_rules(parts, observed, tr, va, t_inv, int(seed), a["y"]).items():
                 if name in round4:
                     r[name] = test_acc(dhvp, weights())
         rows.append(r)

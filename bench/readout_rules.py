@@ -6,6 +6,8 @@ rule, the weights always chosen on observed (noisy) labels, and scored on the te
     python bench/readout_rules.py guided --plain-probe   # also the plain probe as a 4th part (refits it per run)
     python bench/readout_rules.py guided --round4        # round 4's candidates against the default's rule
     python bench/readout_rules.py guided --round4 dhvp_stack --only digits glyphs   # some rules, datasets
+    python bench/readout_rules.py guided --round5        # round 5's candidate and the clean-val reference
+    python bench/readout_rules.py guided --disagreements # where probe and vote disagree: clean vs noisy val
 
 Rules: a grid choice on val (`dhv_25`: the three parts, step 0.25, the rule of issue 15's first
 round), its bootstrap mean (`_bagB`: the mean of the weights chosen on B resamples of val, seeded
@@ -22,7 +24,13 @@ flag (from the head's probabilities). With --round4, over the same four
 parts (the plain probe out of fold on train items, as the pipeline keeps it): stacking by the
 noisy-val log score, the grid choice on train and val items together, the noise-corrected choice
 on val or on train and val, and a choice that leans to the cleaned head within one standard error
-(`round4_rules`); all measured against the default's `dhvp_25_bag100`, and all dropped.
+(`candidate_rules`); all measured against the default's `dhvp_25_bag100`, and all dropped. With
+--round5 (same parts): the two-stage choice (`two_stage_weights`: the mix of head, vote and probe
+on train and val items, then ŷ_0's share on val; dropped) and, as a reference a user can have, the
+default's rule on the val items' clean labels (`dhvp_cleanval_bag100`: `train.select_on: clean`).
+With --disagreements: on the val items where the plain probe and the vote disagree, each one's
+accuracy against the clean and against the observed labels, and how often a flipped label is
+the probe's or the vote's class (`disagreements`): why noisy-val choices fail under PMD noise.
 """
 
 from __future__ import annotations
@@ -128,13 +136,15 @@ def stacking_weights(parts: list[np.ndarray], labels: np.ndarray, iterations: in
     return w
 
 
-def round4_rules(parts: dict, observed, tr, va, t_inv, seed: int, clean=None) -> dict:
-    """Round 4's candidates, each a function giving a weight vector over the parts d, h, v, p (in
-    that order): stacking (the log score of the parts as a mixture of distributions on val);
+def candidate_rules(parts: dict, observed, tr, va, t_inv, seed: int, clean: np.ndarray) -> dict:
+    """Rounds 4 and 5's candidates, each a function giving a weight vector over the parts d, h, v, p
+    (in that order). Round 4's: stacking (the log score of the parts as a mixture of distributions on val);
     the grid choice on train and val items together (every part of a train item is out of fold,
     or learnt from its neighbours' labels, never its own); noise-corrected (on val, or on train and
     val); and, among the weights within one standard error of the best on val, the one with the
-    most weight on the cleaned head. The grid choices bagged (100 resamples)."""
+    most weight on the cleaned head. The grid choices bagged (100 resamples). Round 5's: the
+    two-stage choice, and the default's rule on the val items' `clean` labels (a reference, not a
+    rule for noisy data: what `train.select_on: clean` gives a user who has checked their val)."""
     dhvp = [parts[c] for c in "dhvp"]
     tv = np.flatnonzero(tr | va)
     vi = np.flatnonzero(va)
@@ -150,7 +160,7 @@ def round4_rules(parts: dict, observed, tr, va, t_inv, seed: int, clean=None) ->
                                          len(vi), 100, seed),
         "dhvp_nc_tv_bag100": lambda: bagged(lambda i: noise_corrected_weights(on(tv[i]), observed[tv[i]], t_inv),
                                             len(tv), 100, seed),
-        "dhvp_cleanval_bag100": lambda: choose_weights(on(vi), clean[vi], bootstrap=100, seed=seed),
+        "dhvp_cleanval_bag100": lambda: choose_weights(on(vi), clean[vi], bootstrap=100, seed=seed),  # a reference
         "dhvp_2stage_bag100": lambda: two_stage_weights(dhvp, observed, tr, va, seed),
         "dhvp_headtol1_bag100": lambda: choose_weights([on(vi)[j] for j in hdvp], observed[vi], tolerance=1.0,
                                                        bootstrap=100, seed=seed)[np.argsort(hdvp)],
@@ -182,6 +192,35 @@ def rules_of(round4: bool) -> dict:
 
 
 ROUND4 = ["dhvp_stack", "dhvp_tv_bag100", "dhvp_nc_bag100", "dhvp_nc_tv_bag100", "dhvp_headtol1_bag100"]
+ROUND5 = ["dhvp_2stage_bag100", "dhvp_cleanval_bag100"]
+
+
+def disagreements(probe: np.ndarray, vote: np.ndarray, observed: np.ndarray, clean: np.ndarray) -> dict:
+    """On the items where the probe's and the vote's classes differ (share of all items): each
+    one's accuracy against the clean and the observed labels; and among the flipped items, how
+    often the observed label is the probe's class and how often the vote's. Under class-conditional
+    noise the two rankings agree in expectation; where flips follow a linear model's runner-up
+    (PMD), the observed labels can rank them the other way round."""
+    p, v = probe.argmax(axis=1), vote.argmax(axis=1)
+    d, flipped = p != v, observed != clean
+    return {"disagree": d.mean(), "probe_clean": (p[d] == clean[d]).mean(), "vote_clean": (v[d] == clean[d]).mean(),
+            "probe_observed": (p[d] == observed[d]).mean(), "vote_observed": (v[d] == observed[d]).mean(),
+            "flip_is_probe": (observed[flipped] == p[flipped]).mean(),
+            "flip_is_vote": (observed[flipped] == v[flipped]).mean()}
+
+
+def disagreement_study(variant: str, only=()) -> pd.DataFrame:
+    """`disagreements` on the val items of every kept run, per dataset and noise (mean over seeds, %)."""
+    rows, cache = [], {}
+    for path in sorted((OUT / "arrays" / variant).glob("*.npz")):
+        dataset, seed, noise = path.stem.split("-", 2)
+        if only and dataset not in only:
+            continue
+        a = np.load(path, allow_pickle=True)
+        va = a["split"] == "val"
+        r = disagreements(probe_parts(path, a, cache)[va], a["votes"][va], a["observed"][va].astype(int), a["y"][va])
+        rows.append({"dataset": dataset, "noise": noise, **r})
+    return 100 * pd.DataFrame(rows).groupby(["noise", "dataset"]).mean()
 
 
 def study(variant: str, plain_probe: bool = False, round4=(), only=()) -> pd.DataFrame:
@@ -221,7 +260,7 @@ def study(variant: str, plain_probe: bool = False, round4=(), only=()) -> pd.Dat
             parts["p"] = probe_parts(path, a, cache)
             dhvp = [parts[c] for c in "dhvp"]
             r["dhvp_25_bag100"] = test_acc(dhvp, default_weights(dhvp, observed, va, int(seed)))
-            for name, weights in round4_rules(parts, observed, tr, va, t_inv, int(seed), a["y"]).items():
+            for name, weights in candidate_rules(parts, observed, tr, va, t_inv, int(seed), a["y"]).items():
                 if name in round4:
                     r[name] = test_acc(dhvp, weights())
         rows.append(r)
@@ -234,9 +273,14 @@ def main() -> None:
     p.add_argument("--plain-probe", action="store_true", help="also the plain probe as a 4th read-out part")
     p.add_argument("--round4", nargs="*", default=None, metavar="RULE",
                    help="round 4's candidate weight rules over the 4 parts (all of ROUND4 without names)")
+    p.add_argument("--round5", action="store_true", help="round 5's candidate and the clean-val reference")
+    p.add_argument("--disagreements", action="store_true", help="probe against vote where they disagree, on val")
     p.add_argument("--only", nargs="*", default=(), help="these datasets only")
     args = p.parse_args()
-    round4 = [] if args.round4 is None else (args.round4 or ROUND4)
+    if args.disagreements:
+        print(disagreement_study(args.variant, args.only).round(1).to_string())
+        return
+    round4 = ROUND5 if args.round5 else [] if args.round4 is None else (args.round4 or ROUND4)
     r = study(args.variant, args.plain_probe, round4, args.only)
     other = ((["dhvp_25_bag100"] + round4) if round4 else
              OTHER + (["dhvp_25_bag100", "dhvp_25_bag100_keptval"] if args.plain_probe else []))

@@ -1,5 +1,5 @@
-"""The read-out rules of bench/readout_rules.py that round 4 measured (and dropped): each must
-pick what its definition says on data where the answer is known."""
+"""The read-out rules of bench/readout_rules.py that rounds 4 and 5 measured (and dropped): each
+must pick what its definition says on data where the answer is known."""
 
 from __future__ import annotations
 
@@ -57,6 +57,31 @@ def test_noise_correction_ranks_by_clean_accuracy_under_a_known_pair_flip():
     # ... the backward-corrected score (T̂⁻¹ as inverse_noise_matrix gives it) the right way
     w = readout_rules.noise_corrected_weights(parts, observed, np.linalg.pinv(t), step=0.5)
     assert (w == [1, 0]).all()
+
+
+def test_two_stage_mixes_the_other_parts_on_train_and_val_then_the_diffusion_on_val():
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 3, 600)
+    tr, va = np.arange(600) < 500, np.arange(600) >= 500
+    noise = lambda c, rate: np.where(rng.random(len(c)) < rate, (c + 1) % 3, c)  # noqa: E731
+    head, vote, probe = _one_hot(noise(y, 0.4), 3), _one_hot(noise(y, 0.05), 3), _one_hot(noise(y, 0.4), 3)
+    diffusion = _one_hot(np.where(tr, y, noise(y, 0.5)), 3)  # fits the train labels, poor on val
+    parts = [diffusion, head, vote, probe]
+    w = readout_rules.two_stage_weights(parts, y, tr, va, seed=0)
+    assert np.isclose(w.sum(), 1) and w[0] < 0.5  # ŷ_0 is perfect on train items, but judged on val only
+    classes = readout_rules.combine(parts, w).argmax(axis=1)
+    assert (classes[va] == vote[va].argmax(axis=1)).mean() > 0.95  # the read-out follows the vote
+
+
+def test_disagreements_show_noisy_labels_that_follow_one_part():
+    clean = np.repeat([0, 1], 50)
+    vote = _one_hot(clean, 2)  # always right
+    probe = _one_hot(np.where(np.arange(100) % 10 == 0, 1 - clean, clean), 2)  # wrong on every 10th item
+    observed = probe.argmax(axis=1)  # the flips are the probe's mistakes, as PMD's follow a linear model
+    r = readout_rules.disagreements(probe, vote, observed, clean)
+    assert np.isclose(r["disagree"], 0.1) and r["vote_clean"] == 1 and r["probe_clean"] == 0
+    assert r["probe_observed"] == 1 and r["vote_observed"] == 0  # the observed labels rank them the wrong way
+    assert r["flip_is_probe"] == 1 and r["flip_is_vote"] == 0
 
 
 def test_flag_rules_switch_to_cleanlab_only_when_few_items_disagree():

@@ -3,6 +3,8 @@ and every baseline, on the same features, over seeds.
 
     python bench/accuracy.py --group dev --seeds 3       # the group defaults are chosen on
     python bench/accuracy.py --group heldout --seeds 3   # run once a change is final
+    python bench/accuracy.py --group dev --only longtail --noises pmd-0.35 --set train.select_on=clean \
+        --out bench/out/select-on-clean --results bench/results/select-on-clean   # a config change, its own folders
 
 The datasets and their groups are fixed in bench/groups.py. Each seed s re-draws the data
 split, the noise, the training and the baselines (one pipeline workdir per dataset, seed and
@@ -185,6 +187,18 @@ def report(raw: pd.DataFrame) -> str:
     return markdown(cells(raw), overall(raw), cost)
 
 
+def settings(cfg: dict, assignments: list[str]) -> dict:
+    """`cfg` with each SECTION.KEY=VALUE of `assignments` set (VALUE read as YAML)."""
+    out = {**cfg}
+    for a in assignments:
+        key, sep, value = a.partition("=")
+        section, dot, name = key.partition(".")
+        if not (sep and dot and section and name):
+            raise SystemExit(f"--set {a!r}: write SECTION.KEY=VALUE, e.g. train.select_on=clean")
+        out[section] = {**out.get(section, {}), name: yaml.safe_load(value)}
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--group", choices=sorted(GROUPS), required=True)
@@ -195,6 +209,9 @@ def main() -> None:
     p.add_argument("--only", nargs="*", help="a subset of the group's datasets")
     p.add_argument("--reuse", action="store_true", help="keep finished runs (resume an interrupted bench of the same code)")
     p.add_argument("--table", type=Path, metavar="TSV", help="only print the table of existing raw rows (e.g. a partial run's)")
+    p.add_argument("--noises", nargs="*", default=NOISES, choices=NOISES, help="a subset of the noises")
+    p.add_argument("--set", nargs="*", default=[], metavar="SECTION.KEY=VALUE",
+                   help="config keys for the default's runs (YAML values), e.g. train.select_on=clean")
     args = p.parse_args()
     if args.table:
         raw = pd.read_csv(args.table, sep="\t")
@@ -211,9 +228,12 @@ def main() -> None:
                 # One thread per job, `jobs` runs at once: the denoiser is small, and a second
                 # OpenMP thread only pays off on an idle machine.
                 # No stochastic trajectories: no target reads them, and they are most of predict's time.
-                cfg = {**data, "noise": NOISES, "seed": seed, "method": method, "predict": {"samples": 0}, "threads": 1}
+                cfg = {**data, "noise": args.noises, "seed": seed, "method": method, "predict": {"samples": 0},
+                       "threads": 1}
                 if method == "paper":  # the baselines do not depend on the method: scored once, in the default runs
                     cfg["baselines"] = []
+                else:
+                    cfg = settings(cfg, args.set)
                 work.append((args.out / args.group / name / f"seed{seed}" / method, cfg, method, seed))
     all_rows, failed = [], []
     with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
@@ -239,7 +259,7 @@ def main() -> None:
     raw.to_csv(args.results / f"accuracy-{args.group}.tsv", sep="\t", index=False, float_format="%.4f")
     table = report(raw)
     wall = time.time() - start
-    text = (f"`python bench/accuracy.py --group {args.group} --seeds {args.seeds}`: {wall / 60:.1f} min wall, "
+    text = (f"`python bench/accuracy.py {' '.join(sys.argv[1:])}`: {wall / 60:.1f} min wall, "
             f"{args.jobs} runs at once\n\n{table}\n")
     (args.results / f"accuracy-{args.group}.md").write_text(text)
     print(text)

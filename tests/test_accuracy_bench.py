@@ -46,6 +46,13 @@ def test_targets_report_met_and_missed_with_the_margin():
     assert "met" in lines[3] and "met" in lines[4]
 
 
+def test_set_puts_yaml_values_under_their_section():
+    cfg = accuracy.settings({"train": {"epochs": 3}, "seed": 0}, ["train.select_on=clean", "predict.samples=2"])
+    assert cfg == {"train": {"epochs": 3, "select_on": "clean"}, "predict": {"samples": 2}, "seed": 0}
+    with pytest.raises(SystemExit, match="SECTION.KEY=VALUE"):
+        accuracy.settings({}, ["select_on=clean"])
+
+
 def test_the_groups_are_fixed_and_disjoint():
     groups = bench_datasets.GROUPS
     assert groups == {"dev": ("digits", "synthetic", "glyphs", "longtail", "emoji", "words", "textures", "satellite",

@@ -171,19 +171,7 @@ def vectors(name: str) -> tuple[np.ndarray, np.ndarray]:
         from lra.data.synthetic import clustered_features
 
         return clustered_features(n=3000, dim=64, num_classes=10, spread=1.4, modes=3, seed=0)
-    if name == "longtail":
-        return longtail_features()
-    if name == "words":
-        return word_features()
-    if name == "satellite":
-        return satellite_features()
-    if name == "dna":
-        return dna_features()
-    if name == "letters":
-        return letter_features()
-    if name == "vowels":
-        return vowel_features()
-    raise KeyError(name)
+    return VECTORS[name]()
 
 
 def longtail_features(n: int = 3000, num_classes: int = 20, imbalance: float = 10.0, latent: int = 12,
@@ -535,6 +523,8 @@ def stratified_subset(y: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
     return rng.permutation(keep)
 
 
+VECTORS = {"longtail": longtail_features, "words": word_features, "satellite": satellite_features,
+           "dna": dna_features, "letters": letter_features, "vowels": vowel_features}
 IMAGES = {"glyphs": (glyph_images, LETTERS, "pixels:12"), "emoji": (emoji_images, EMOJI_CATEGORIES, "pixels:16"),
           "textures": (texture_images, TEXTURES, "pixels:16"), "fashion": (fashion_images, FASHION, "pixels:16"),
           "sprites": (sprite_images, SPRITES, "pixels:16"), "scripts": (script_images, SCRIPTS, "pixels:16")}

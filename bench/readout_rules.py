@@ -209,14 +209,18 @@ def disagreements(probe: np.ndarray, vote: np.ndarray, observed: np.ndarray, cle
             "flip_is_vote": (observed[flipped] == v[flipped]).mean()}
 
 
+def kept_runs(variant: str, only=()):
+    """(path, dataset, seed, noise, arrays) of every kept run of `variant` (of the `only` datasets)."""
+    for path in sorted((OUT / "arrays" / variant).glob("*.npz")):
+        dataset, seed, noise = path.stem.split("-", 2)
+        if not only or dataset in only:
+            yield path, dataset, seed, noise, np.load(path, allow_pickle=True)
+
+
 def disagreement_study(variant: str, only=()) -> pd.DataFrame:
     """`disagreements` on the val items of every kept run, per dataset and noise (mean over seeds, %)."""
     rows, cache = [], {}
-    for path in sorted((OUT / "arrays" / variant).glob("*.npz")):
-        dataset, seed, noise = path.stem.split("-", 2)
-        if only and dataset not in only:
-            continue
-        a = np.load(path, allow_pickle=True)
+    for path, dataset, _, noise, a in kept_runs(variant, only):
         va = a["split"] == "val"
         r = disagreements(probe_parts(path, a, cache)[va], a["votes"][va], a["observed"][va].astype(int), a["y"][va])
         rows.append({"dataset": dataset, "noise": noise, **r})
@@ -225,11 +229,7 @@ def disagreement_study(variant: str, only=()) -> pd.DataFrame:
 
 def study(variant: str, plain_probe: bool = False, round4=(), only=()) -> pd.DataFrame:
     rows, cache = [], {}
-    for path in sorted((OUT / "arrays" / variant).glob("*.npz")):
-        dataset, seed, noise = path.stem.split("-", 2)
-        if only and dataset not in only:
-            continue
-        a = np.load(path, allow_pickle=True)
+    for path, dataset, seed, noise, a in kept_runs(variant, only):
         tr, va, te = a["split"] == "train", a["split"] == "val", a["split"] == "test"
         observed = a["observed"].astype(int)
         parts = {"d": diffusion_scores(a["y0"]), "h": a["head"], "v": a["votes"]}

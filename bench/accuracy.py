@@ -213,6 +213,7 @@ def main() -> None:
     p.add_argument("--set", nargs="*", default=[], metavar="SECTION.KEY=VALUE",
                    help="config keys for the default's runs (YAML values), e.g. train.select_on=clean")
     args = p.parse_args()
+    args.out = args.out.resolve()  # the runs' configs name files under it, read from their own workdirs
     if args.table:
         raw = pd.read_csv(args.table, sep="\t")
         raw["noise"] = pd.Categorical(raw["noise"], NOISES)

@@ -28,6 +28,8 @@ on val or on train and val, and a choice that leans to the cleaned head within o
 --round5 (same parts): the two-stage choice (`two_stage_weights`: the mix of head, vote and probe
 on train and val items, then ŷ_0's share on val; dropped) and, as a reference a user can have, the
 default's rule on the val items' clean labels (`dhvp_cleanval_bag100`: `train.select_on: clean`).
+`--round4 dhvp_guard_bag100`: the default's weights unless one part alone beats their mix on val
+(`guarded_weights`, measured after round 5's held-out run; dropped).
 With --disagreements: on the val items where the plain probe and the vote disagree, each one's
 accuracy against the clean and against the observed labels, and how often a flipped label is
 the probe's or the vote's class (`disagreements`): why noisy-val choices fail under PMD noise.
@@ -161,6 +163,7 @@ def candidate_rules(parts: dict, observed, tr, va, t_inv, seed: int, clean: np.n
         "dhvp_nc_tv_bag100": lambda: bagged(lambda i: noise_corrected_weights(on(tv[i]), observed[tv[i]], t_inv),
                                             len(tv), 100, seed),
         "dhvp_cleanval_bag100": lambda: choose_weights(on(vi), clean[vi], bootstrap=100, seed=seed),  # a reference
+        "dhvp_guard_bag100": lambda: guarded_weights(dhvp, observed, va, seed),
         "dhvp_2stage_bag100": lambda: two_stage_weights(dhvp, observed, tr, va, seed),
         "dhvp_headtol1_bag100": lambda: choose_weights([on(vi)[j] for j in hdvp], observed[vi], tolerance=1.0,
                                                        bootstrap=100, seed=seed)[np.argsort(hdvp)],
@@ -178,6 +181,16 @@ def two_stage_weights(parts: list[np.ndarray], observed: np.ndarray, tr: np.ndar
     mix = combine(parts[1:], rest)
     w = choose_weights([parts[0][va], mix[va]], observed[va], 0.25, bootstrap=100, seed=seed)
     return np.concatenate([[w[0]], w[1] * rest])
+
+
+def guarded_weights(parts: list[np.ndarray], observed: np.ndarray, va: np.ndarray, seed: int) -> np.ndarray:
+    """A lead measured after round 5's held-out run (vowels: the vote 6-10 points above the
+    default): the default's bagged weights, unless one part alone agrees with more val labels
+    than their mix does; then that part alone."""
+    w = default_weights(parts, observed, va, seed)
+    mixed = (combine([p[va] for p in parts], w).argmax(axis=1) == observed[va]).mean()
+    alone = [(p[va].argmax(axis=1) == observed[va]).mean() for p in parts]
+    return np.eye(len(parts))[int(np.argmax(alone))] if max(alone) > mixed else w
 
 
 def default_weights(parts: list[np.ndarray], observed: np.ndarray, va: np.ndarray, seed: int) -> np.ndarray:

@@ -73,6 +73,21 @@ def test_two_stage_mixes_the_other_parts_on_train_and_val_then_the_diffusion_on_
     assert (classes[va] == vote[va].argmax(axis=1)).mean() > 0.95  # the read-out follows the vote
 
 
+def test_the_guard_takes_a_part_alone_only_where_it_beats_the_mix_on_val(monkeypatch):
+    y = np.repeat([0, 1, 2], 40)
+    va = np.ones(len(y), bool)
+    right = _one_hot(y, 3)
+    wrong = _one_hot((y + 1) % 3, 3)
+    equal = np.full(4, 0.25)
+    monkeypatch.setattr(readout_rules, "default_weights", lambda *args: equal)  # the bagged mix, fixed
+    w = readout_rules.guarded_weights([wrong, wrong, right, wrong], y, va, seed=0)
+    assert (w == [0, 0, 1, 0]).all()  # three wrong parts that agree outvote the right one: take it alone
+    halves = [np.where((np.arange(len(y)) < 60)[:, None], right, wrong), right * 0.1,
+              np.where((np.arange(len(y)) >= 60)[:, None], right, wrong), right * 0.1]
+    w = readout_rules.guarded_weights(halves, y, va, seed=0)  # the mix is right everywhere, no part alone beats it
+    assert (w == equal).all()
+
+
 def test_disagreements_show_noisy_labels_that_follow_one_part():
     clean = np.repeat([0, 1], 50)
     vote = _one_hot(clean, 2)  # always right

@@ -26,7 +26,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from lra.diffusion.readout import combine, diffusion_scores  # noqa: E402
 from lra.score.metrics import precision_recall_f1  # noqa: E402
-from readout_rules import OUT, default_weights, probe_parts  # noqa: E402
+from readout_rules import OUT, default_weights, kept_runs, probe_parts  # noqa: E402
 
 SWITCH = (0.2, 0.25, 0.3, 0.35, 0.4)
 
@@ -45,9 +45,7 @@ def flag_rules(scores: np.ndarray, given: np.ndarray) -> dict:
 
 def study(variant: str) -> pd.DataFrame:
     rows, cache = [], {}
-    for path in sorted((OUT / "arrays" / variant).glob("*.npz")):
-        dataset, seed, noise = path.stem.split("-", 2)
-        a = np.load(path, allow_pickle=True)
+    for path, dataset, seed, noise, a in kept_runs(variant):
         observed, tr, va = a["observed"].astype(int), a["split"] == "train", a["split"] == "val"
         parts = [diffusion_scores(a["y0"]), a["head"], a["votes"], probe_parts(path, a, cache)]
         flags = flag_rules(combine([p[tr] for p in parts], default_weights(parts, observed, va, int(seed))),

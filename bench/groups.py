@@ -194,7 +194,7 @@ def longtail_features(n: int = 3000, num_classes: int = 20, imbalance: float = 1
 def glyph_images(folder: Path, variants: int = 4, size: int = 32, seed: int = 0) -> pd.DataFrame:
     """Render every capital letter in every DejaVu font, `variants` random affine copies each
     (size, rotation, shift, stroke); PNGs under `folder`. Returns path, label, clean_label rows."""
-    from PIL import Image, ImageDraw, ImageFont
+    from PIL import ImageFont
 
     fonts = sorted(glob.glob(FONT_GLOB))
     if not fonts:
@@ -208,15 +208,27 @@ def glyph_images(folder: Path, variants: int = 4, size: int = 32, seed: int = 0)
             for v in range(variants):
                 path = folder / f"{letter}-{f:02d}-{v}.png"
                 font = ImageFont.truetype(font_path, int(rng.integers(22, 27)))
-                canvas = Image.new("L", (2 * size, 2 * size), 0)
-                ImageDraw.Draw(canvas).text((size, size), letter, fill=255, font=font, anchor="mm",
-                                            stroke_width=int(rng.integers(0, 2)), stroke_fill=255)
-                canvas = canvas.rotate(float(rng.uniform(-6, 6)), resample=Image.BILINEAR,
-                                       translate=tuple(rng.integers(-1, 2, 2).tolist()))
+                stroke = int(rng.integers(0, 2))
+                picture = _drawn_letter(letter, font, size, 255, float(rng.uniform(-6, 6)),
+                                        tuple(rng.integers(-1, 2, 2).tolist()), stroke)
                 if not path.exists():
-                    canvas.crop((size // 2, size // 2, 3 * size // 2, 3 * size // 2)).save(path)
+                    picture.save(path)
                 rows.append({"path": path.name, "label": letter, "clean_label": letter})
     return pd.DataFrame(rows)
+
+
+def _drawn_letter(letter: str, font, size: int, ink: int, angle: float, shift: tuple, stroke: int = 0):
+    """`letter` in grey level `ink` on the opposite level, centred, turned by `angle` degrees and
+    shifted by `shift` pixels: a size×size picture cut from a canvas twice as large, so the turn
+    never shows a corner."""
+    from PIL import Image, ImageDraw
+
+    paper = 255 - ink
+    canvas = Image.new("L", (2 * size, 2 * size), paper)
+    ImageDraw.Draw(canvas).text((size, size), letter, fill=ink, font=font, anchor="mm", stroke_width=stroke,
+                                stroke_fill=ink)
+    canvas = canvas.rotate(angle, resample=Image.BILINEAR, fillcolor=paper, translate=shift)
+    return canvas.crop((size // 2, size // 2, 3 * size // 2, 3 * size // 2))
 
 
 def emoji_images(folder: Path, size: int = 32) -> pd.DataFrame:
@@ -279,7 +291,7 @@ def script_images(folder: Path, per_class: int = 240, size: int = 32, seed: int 
     the script's Unicode block (letters only: categories Lo, Lu, Ll) and its Noto fonts (Sans
     and Serif, Regular and Bold), drawn in black on white at a random size (18-25 px), rotation
     (±8°) and shift (±2 px); size×size PNGs under `folder`, the list kept as folder/items.csv."""
-    from PIL import Image, ImageDraw, ImageFont
+    from PIL import ImageFont
 
     listing = folder / "items.csv"
     if listing.exists():
@@ -292,12 +304,10 @@ def script_images(folder: Path, per_class: int = 240, size: int = 32, seed: int 
         for i, j in enumerate(rng.integers(0, len(pairs), per_class).tolist()):
             letter, font_path = pairs[j]
             font = ImageFont.truetype(str(font_path), int(rng.integers(18, 26)))
-            canvas = Image.new("L", (2 * size, 2 * size), 255)
-            ImageDraw.Draw(canvas).text((size, size), letter, fill=0, font=font, anchor="mm")
-            canvas = canvas.rotate(float(rng.uniform(-8, 8)), resample=Image.BILINEAR, fillcolor=255,
-                                   translate=tuple(rng.integers(-2, 3, 2).tolist()))
             path = folder / f"{script}-{i:03d}.png"
-            canvas.crop((size // 2, size // 2, 3 * size // 2, 3 * size // 2)).save(path)
+            picture = _drawn_letter(letter, font, size, 0, float(rng.uniform(-8, 8)),
+                                    tuple(rng.integers(-2, 3, 2).tolist()))
+            picture.save(path)
             rows.append({"path": path.name, "label": script, "clean_label": script})
     return _write_listing(rows, listing)
 

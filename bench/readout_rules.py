@@ -162,7 +162,7 @@ def candidate_rules(parts: dict, observed, tr, va, t_inv, seed: int, clean: np.n
                                          len(vi), 100, seed),
         "dhvp_nc_tv_bag100": lambda: bagged(lambda i: noise_corrected_weights(on(tv[i]), observed[tv[i]], t_inv),
                                             len(tv), 100, seed),
-        "dhvp_cleanval_bag100": lambda: choose_weights(on(vi), clean[vi], bootstrap=100, seed=seed),  # a reference
+        "dhvp_cleanval_bag100": lambda: default_weights(dhvp, clean, va, seed),  # a reference
         "dhvp_guard_bag100": lambda: guarded_weights(dhvp, observed, va, seed),
         "dhvp_2stage_bag100": lambda: two_stage_weights(dhvp, observed, tr, va, seed),
         "dhvp_headtol1_bag100": lambda: choose_weights([on(vi)[j] for j in hdvp], observed[vi], tolerance=1.0,

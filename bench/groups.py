@@ -69,7 +69,6 @@
     each feature z-scored; 26 classes A to Z. An embeddings file, read with `Rscript`. The same
     classes as glyphs but none of its pixels: a few coarse hand-made measurements.
   (sprites and letters were the held-out group of issue 15's fourth round; run once, they became dev.)
-- heldout (run only once a change is final; fixed before the fifth round of issue 15's tuning):
   - scripts: 2,400 letters of 10 writing systems, 240 each (armenian, hebrew, devanagari, bengali,
     tamil, sinhala, thai, georgian, ethiopic, khmer): each a random letter of the script's Unicode
     block (categories Lo, Lu, Ll: no marks, digits or signs) in a random one of its four Noto fonts
@@ -84,6 +83,24 @@
     speech signal z-scored, the speaker column left out; 11 classes (hid, hId, hEd, hAd, hYd, had,
     hOd, hod, hUd, hud, hed), all 990 items. An embeddings file, read with `Rscript`. Speech, and
     the smallest set so far: 90 items per class, 99 val items for choosing the read-out.
+  (scripts and vowels were the held-out group of issue 15's fifth round; run once, they became dev.)
+- heldout (run only once a change is final; fixed before the sixth round of issue 15's tuning):
+  - icons: the 1,898 Material Design Icons (npm's @mdi/font and @mdi/svg 7.4.47: the webfont and
+    meta.json, its list of names, code points and tags) that are not deprecated and carry exactly
+    one tag, for the 10 tags with the most such icons: home (Home Automation), alphanumeric (Alpha /
+    Numeric), files (Files / Folders), arrow, time (Date / Time), text (Text / Content / Format),
+    gaming (Gaming / RPG), account (Account / User), food (Food / Drink) and math. Each drawn once, black
+    on white from the font at a random size (22-28 px) and shift (±2 px), as a 32×32 grey PNG; a
+    folder dataset with encoder pixels:16. Install: `npm install -g @mdi/font@7.4.47 @mdi/svg@7.4.47`.
+    Pictograms labelled by what they are about rather than how they look (a lamp, a
+    calendar, a folder), imbalanced (102 math to 382 home), and many icons come in variants of one
+    drawing (outline, off, plus, check) that fall on both sides of a split;
+  - vehicles: the Statlog vehicle silhouettes that r-cran-mlbench ships (846 pictures of four toy
+    vehicles seen from many angles, each reduced to 18 shape statistics: compactness, circularity,
+    radius ratios, moments, skewness, kurtosis, hollowness), all 846 items, each feature z-scored;
+    4 classes: bus, opel, saab, van. An embeddings file, read with `Rscript`. Shape measurements of
+    3-D objects, two classes (the two saloon cars) that only fine differences tell apart, and a val
+    split of 85 items.
 
 Every seed re-draws the data split (stratified: 10 % val, 20 % test of each class), the noise
 and the training; the items themselves (pixels, vectors) are fixed per dataset.
@@ -102,8 +119,8 @@ import numpy as np
 import pandas as pd
 
 GROUPS = {"dev": ("digits", "synthetic", "glyphs", "longtail", "emoji", "words", "textures", "satellite", "fashion",
-                 "dna", "sprites", "letters"),
-          "heldout": ("scripts", "vowels")}
+                 "dna", "sprites", "letters", "scripts", "vowels"),
+          "heldout": ("icons", "vehicles")}
 VAL_FRACTION, TEST_FRACTION = 0.1, 0.2
 FONT_GLOB = "/usr/share/fonts/truetype/dejavu/*.ttf"
 LETTERS = [chr(c) for c in range(ord("A"), ord("Z") + 1)]
@@ -133,6 +150,12 @@ SCRIPT_BLOCKS = {"armenian": ("Armenian", 0x0530, 0x058F), "hebrew": ("Hebrew", 
                  "thai": ("Thai", 0x0E00, 0x0E7F), "georgian": ("Georgian", 0x10A0, 0x10FF),
                  "ethiopic": ("Ethiopic", 0x1200, 0x137F), "khmer": ("Khmer", 0x1780, 0x17FF)}
 SCRIPTS = list(SCRIPT_BLOCKS)
+ICON_PACKAGES = ("@mdi/font", "@mdi/svg", "7.4.47")
+ICON_TAGS = {"home": "Home Automation", "alphanumeric": "Alpha / Numeric", "files": "Files / Folders",
+             "arrow": "Arrow", "time": "Date / Time", "text": "Text / Content / Format", "gaming": "Gaming / RPG",
+             "account": "Account / User", "food": "Food / Drink", "math": "Math"}
+ICONS = list(ICON_TAGS)
+VEHICLES = ["bus", "opel", "saab", "van"]
 VOWELS = ["hid", "hId", "hEd", "hAd", "hYd", "had", "hOd", "hod", "hUd", "hud", "hed"]
 
 
@@ -309,6 +332,37 @@ def script_images(folder: Path, per_class: int = 240, size: int = 32, seed: int 
                                     tuple(rng.integers(-2, 3, 2).tolist()))
             picture.save(path)
             rows.append({"path": path.name, "label": script, "clean_label": script})
+    return _write_listing(rows, listing)
+
+
+def icon_images(folder: Path, size: int = 32, seed: int = 0, font: Path | None = None,
+                meta: Path | None = None, tags: dict = ICON_TAGS) -> pd.DataFrame:
+    """Every Material Design Icon of meta.json (npm's @mdi/svg) that is not deprecated and carries
+    exactly one tag, that tag one of `tags` (class name → tag), drawn once from the webfont (npm's
+    @mdi/font) in black on white at a random size (22-28 px) and shift (±2 px); size×size PNGs under
+    `folder`, the list kept as folder/items.csv."""
+    from PIL import ImageFont
+
+    listing = folder / "items.csv"
+    if listing.exists():
+        return pd.read_csv(listing)
+    font_package, svg_package, version = ICON_PACKAGES
+    font = font or _npm_package(font_package, version, "icons") / "fonts" / "materialdesignicons-webfont.ttf"
+    meta = meta or _npm_package(svg_package, version, "icons") / "meta.json"
+    label_of = {tag: name for name, tag in tags.items()}
+    icons = [i for i in json.loads(meta.read_text())
+             if len(i["tags"]) == 1 and i["tags"][0] in label_of and not i["deprecated"]]
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for icon in sorted(icons, key=lambda i: i["name"]):
+        drawn = ImageFont.truetype(str(font), int(rng.integers(22, 29)))
+        picture = _drawn_letter(chr(int(icon["codepoint"], 16)), drawn, size, 0, 0.0,
+                                tuple(rng.integers(-2, 3, 2).tolist()))
+        path = folder / f"{icon['name']}.png"
+        picture.save(path)
+        label = label_of[icon["tags"][0]]
+        rows.append({"path": path.name, "label": label, "clean_label": label})
     return _write_listing(rows, listing)
 
 
@@ -519,6 +573,14 @@ def vowel_features():
     return _zscored_subset(x, y, len(y), seed=0)
 
 
+def vehicle_features():
+    """All 846 Statlog vehicle silhouettes in r-cran-mlbench: the 18 shape statistics z-scored;
+    labels bus, opel, saab, van → 0..3 (VEHICLES)."""
+    frame = mlbench("Vehicle", "vehicles")
+    y = frame.pop("Class").map({c: i for i, c in enumerate(VEHICLES)}).to_numpy(np.int64)
+    return _zscored_subset(frame.to_numpy(np.float64), y, len(y), seed=0)
+
+
 def _zscored_subset(x: np.ndarray, y: np.ndarray, n: int, seed: int):
     """Every feature z-scored over all items, then a stratified `n` of them: (float32 x, y)."""
     keep = stratified_subset(y, n, seed)
@@ -534,10 +596,12 @@ def stratified_subset(y: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
 
 
 VECTORS = {"longtail": longtail_features, "words": word_features, "satellite": satellite_features,
-           "dna": dna_features, "letters": letter_features, "vowels": vowel_features}
+           "dna": dna_features, "letters": letter_features, "vowels": vowel_features,
+           "vehicles": vehicle_features}
 IMAGES = {"glyphs": (glyph_images, LETTERS, "pixels:12"), "emoji": (emoji_images, EMOJI_CATEGORIES, "pixels:16"),
           "textures": (texture_images, TEXTURES, "pixels:16"), "fashion": (fashion_images, FASHION, "pixels:16"),
-          "sprites": (sprite_images, SPRITES, "pixels:16"), "scripts": (script_images, SCRIPTS, "pixels:16")}
+          "sprites": (sprite_images, SPRITES, "pixels:16"), "scripts": (script_images, SCRIPTS, "pixels:16"),
+          "icons": (icon_images, ICONS, "pixels:16")}
 
 
 def arrays(name: str, seed: int, root: Path):

@@ -56,8 +56,8 @@ def test_set_puts_yaml_values_under_their_section():
 def test_the_groups_are_fixed_and_disjoint():
     groups = bench_datasets.GROUPS
     assert groups == {"dev": ("digits", "synthetic", "glyphs", "longtail", "emoji", "words", "textures", "satellite",
-                              "fashion", "dna", "sprites", "letters"),
-                      "heldout": ("scripts", "vowels")}
+                              "fashion", "dna", "sprites", "letters", "scripts", "vowels"),
+                      "heldout": ("icons", "vehicles")}
     x, y = bench_datasets.longtail_features()
     counts = np.bincount(y)
     assert len(counts) == 20 and 9 <= counts.max() / counts.min() <= 11  # imbalance 10
@@ -153,6 +153,32 @@ def test_scripts_are_letters_of_their_block_in_its_fonts(tmp_path):
     pd.testing.assert_frame_equal(again, frame)
     with pytest.raises(SystemExit, match="apt-get install fonts-noto-core"):
         bench_datasets.script_images(tmp_path / "other", fonts=tmp_path / "nowhere", blocks=blocks)
+
+
+def test_icons_are_the_single_tag_icons_of_the_chosen_tags(tmp_path):
+    import json
+
+    import matplotlib
+    from PIL import Image
+
+    font = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"  # code points 41, 42... draw A, B...
+    icons = [{"name": "a", "codepoint": "41", "tags": ["Arrow"], "deprecated": False},
+             {"name": "b", "codepoint": "42", "tags": ["Math"], "deprecated": False},
+             {"name": "c", "codepoint": "43", "tags": ["Math"], "deprecated": False},
+             {"name": "d", "codepoint": "44", "tags": ["Math", "Arrow"], "deprecated": False},  # two tags: out
+             {"name": "e", "codepoint": "45", "tags": ["Math"], "deprecated": True},  # deprecated: out
+             {"name": "f", "codepoint": "46", "tags": ["Sport"], "deprecated": False}]  # another tag: out
+    meta = tmp_path / "meta.json"
+    meta.write_text(json.dumps(icons))
+    tags = {"arrow": "Arrow", "math": "Math"}
+    frame = bench_datasets.icon_images(tmp_path / "out", font=font, meta=meta, tags=tags)
+    assert frame.to_dict("list") == {"path": ["a.png", "b.png", "c.png"], "label": ["arrow", "math", "math"],
+                                     "clean_label": ["arrow", "math", "math"]}
+    for row in frame.itertuples():
+        picture = np.asarray(Image.open(tmp_path / "out" / row.path))
+        assert picture.shape == (32, 32) and picture[0, 0] == 255 and picture.min() < 100  # ink on white
+    again = bench_datasets.icon_images(tmp_path / "out", meta=tmp_path / "nowhere.json", tags=tags)  # the listing
+    pd.testing.assert_frame_equal(again, frame)
 
 
 def test_ngram_features_are_unit_rows_that_tell_spellings_apart():

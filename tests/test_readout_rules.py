@@ -1,5 +1,5 @@
-"""The read-out rules of bench/readout_rules.py that rounds 4 and 5 measured (and dropped): each
-must pick what its definition says on data where the answer is known."""
+"""The read-out rules of bench/readout_rules.py and bench/readout_round6.py that rounds 4 to 6
+measured (and dropped): each must pick what its definition says on data where the answer is known."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
+import readout_round6  # noqa: E402
 import readout_rules  # noqa: E402
 
 
@@ -112,3 +113,45 @@ def test_flag_rules_switch_to_cleanlab_only_when_few_items_disagree():
     scores[:90] = _one_hot((given[:90] + 1) % 3, 3) * 0.8 + 0.1  # now 30 %
     flags = flag_rules.flag_rules(scores, given)
     assert (flags["switch0.2"] == flags["argmax"]).all() and (flags["switch0.4"] == flags["cl_on_ours"]).all()
+
+
+def test_resample_choices_are_the_draws_whose_mean_the_bagged_choice_returns():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 40)
+    parts = [_one_hot(np.where(rng.random(40) < q, labels, rng.integers(0, 3, 40)), 3) for q in (0.5, 0.7, 0.6)]
+    choices = readout_round6.resample_choices(parts, labels, 20, seed=4)
+    assert choices.shape == (20, 3) and np.allclose(choices.sum(axis=1), 1)
+    assert np.allclose(choices.mean(axis=0), readout_rules.choose_weights(parts, labels, bootstrap=20, seed=4))
+
+
+def test_mode_majority_and_trim_of_the_resamples_choices():
+    choices = np.array([[0, 1.0], [0, 1.0], [0, 1.0], [1.0, 0]])
+    assert (readout_round6.modal_weights(choices) == [0, 1]).all()
+    first, second = _one_hot(np.array([0, 1, 2]), 3), _one_hot(np.array([1, 1, 1]), 3)
+    assert (readout_round6.bagged_classes([first, second], choices) == [1, 1, 1]).all()  # 3 resamples to 1
+    tied = np.array([[0, 1.0], [1.0, 0]])
+    assert (readout_round6.bagged_classes([first, second], tied) == [0, 1, 1]).all()  # 1 to 1: the lower class
+    assert np.allclose(readout_round6.trimmed(np.array([0.05, 0.15, 0.8]), below=0.1), [0, 0.15 / 0.95, 0.8 / 0.95])
+
+
+def test_a_mix_replaces_the_best_part_only_when_it_is_clearly_better():
+    labels = np.arange(40) % 2
+    good = _one_hot(labels, 2) * 0.6 + 0.2  # right on every item
+    weak = _one_hot(1 - labels, 2)  # wrong on every item
+    w = readout_round6.vertex_or_mix([weak, good], labels, z=1.0, step=0.5)
+    assert (w == [0, 1]).all()  # no mix beats the right part
+    first = np.arange(40)[:, None] < 20
+    soft_wrong = 0.4 * _one_hot(labels, 2) + 0.6 * _one_hot(1 - labels, 2)
+    half = np.where(first, _one_hot(labels, 2), soft_wrong)  # sure and right on the first half, unsure and wrong after
+    other = np.where(first, soft_wrong, _one_hot(labels, 2))  # the other way round
+    assert (readout_round6.vertex_or_mix([half, other], labels, z=1.0, step=0.5) == [0.5, 0.5]).all()  # 40/40 vs 20/40
+    assert (readout_round6.vertex_or_mix([half, other], labels, z=np.inf, step=0.5) == [1, 0]).all()  # a part alone
+
+
+def test_calibration_keeps_the_order_and_sharpens_scores_that_are_right():
+    labels = np.arange(30) % 3
+    flat = 0.3 + 0.1 * _one_hot(labels, 3)  # right, but nearly flat
+    va = np.ones(30, bool)
+    q = readout_round6.calibrated(flat, va, labels, log=True)
+    assert np.allclose(q.sum(axis=1), 1) and (q.argmax(axis=1) == labels).all()
+    assert q[np.arange(30), labels].min() > 0.9  # the fitted scale makes a right part confident

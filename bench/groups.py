@@ -84,7 +84,6 @@
     hOd, hod, hUd, hud, hed), all 990 items. An embeddings file, read with `Rscript`. Speech, and
     the smallest set so far: 90 items per class, 99 val items for choosing the read-out.
   (scripts and vowels were the held-out group of issue 15's fifth round; run once, they became dev.)
-- heldout (run only once a change is final; fixed before the sixth round of issue 15's tuning):
   - icons: the 1,898 Material Design Icons (npm's @mdi/font and @mdi/svg 7.4.47: the webfont and
     meta.json, its list of names, code points and tags) that are not deprecated and carry exactly
     one tag, for the 10 tags with the most such icons: home (Home Automation), alphanumeric (Alpha /
@@ -101,6 +100,25 @@
     4 classes: bus, opel, saab, van. An embeddings file, read with `Rscript`. Shape measurements of
     3-D objects, two classes (the two saloon cars) that only fine differences tell apart, and a val
     split of 85 items.
+  (icons and vehicles were the held-out group of issue 15's sixth round; run once, they became dev.)
+- heldout (run only once a change is final; fixed before the seventh round of issue 15's tuning):
+  - clipart: the clip art of Debian's openclipart-png (Open Clip Art Library 0.18, PNGs under
+    /usr/share/openclipart/png/<category>/...), labelled by its top-level category, for the 9
+    categories with over 100 pictures that are not mostly one set (computer is mostly one icon
+    theme, shapes mostly stars, special gradients and patterns): animals, food, people,
+    transportation, recreation, signs_and_symbols, tools, office, geography. Files only (the
+    package's symbolic links repeat pictures of other folders), a picture whose bytes appear under
+    two categories and pictures over 16 megapixels left out, then a random 250 of each category (seed 0; all where fewer: 107 office
+    to 250), composited on white and padded to a square, 32×32 colour PNGs; a folder dataset with
+    encoder pixels:16. Install: `apt-get install openclipart-png`. Drawings by hundreds of
+    artists, filed by their uploaders: what web-scraped pictures with folder labels look like;
+  - appliances: PLAID, the current signatures of 11 kinds of household appliance (the UCR
+    archive's codes 0-10), all 1,074 of its train and test files as sktime's wheel ships them
+    (sktime/datasets/data/PLAID, read as text, sktime itself never imported); each series (100 to
+    1,344 samples) linearly resampled to 256 points, every point z-scored over the dataset; an
+    embeddings file. Install: `pip install --no-deps sktime==1.2.0`. Electrical time series,
+    imbalanced (26 to 175 per class), where a shape in time, not a set of measurements, tells the
+    classes apart.
 
 Every seed re-draws the data split (stratified: 10 % val, 20 % test of each class), the noise
 and the training; the items themselves (pixels, vectors) are fixed per dataset.
@@ -119,8 +137,8 @@ import numpy as np
 import pandas as pd
 
 GROUPS = {"dev": ("digits", "synthetic", "glyphs", "longtail", "emoji", "words", "textures", "satellite", "fashion",
-                 "dna", "sprites", "letters", "scripts", "vowels"),
-          "heldout": ("icons", "vehicles")}
+                 "dna", "sprites", "letters", "scripts", "vowels", "icons", "vehicles"),
+          "heldout": ("clipart", "appliances")}
 VAL_FRACTION, TEST_FRACTION = 0.1, 0.2
 FONT_GLOB = "/usr/share/fonts/truetype/dejavu/*.ttf"
 LETTERS = [chr(c) for c in range(ord("A"), ord("Z") + 1)]
@@ -156,6 +174,10 @@ ICON_TAGS = {"home": "Home Automation", "alphanumeric": "Alpha / Numeric", "file
              "account": "Account / User", "food": "Food / Drink", "math": "Math"}
 ICONS = list(ICON_TAGS)
 VEHICLES = ["bus", "opel", "saab", "van"]
+CLIPART_FOLDER = Path("/usr/share/openclipart/png")
+CLIPART = ["animals", "food", "people", "transportation", "recreation", "signs_and_symbols", "tools", "office",
+           "geography"]
+APPLIANCES = [str(c) for c in range(11)]
 VOWELS = ["hid", "hId", "hEd", "hAd", "hYd", "had", "hOd", "hod", "hUd", "hud", "hed"]
 
 
@@ -418,6 +440,44 @@ def sprite_images(folder: Path, per_class: int = 300, seed: int = 0, size: int =
     return _write_listing(rows, listing)
 
 
+def clipart_images(folder: Path, per_class: int = 250, seed: int = 0, size: int = 32,
+                   root: Path = CLIPART_FOLDER, categories: list = CLIPART, max_pixels: int = 16_000_000) -> pd.DataFrame:
+    """A random `per_class` (all where fewer) of the pictures of each clip-art category under `root`:
+    regular files only (not the links) of at most `max_pixels` (some posters are 600 megapixels), a
+    picture whose bytes are filed under two categories left out; padded to a square on white, size×size PNGs under `folder`, the list kept as folder/items.csv."""
+    import hashlib
+
+    from PIL import Image
+
+    listing = folder / "items.csv"
+    if listing.exists():
+        return pd.read_csv(listing)
+    if not root.is_dir():
+        raise SystemExit(f"clipart: {root} not found; install the Open Clip Art Library's PNGs with "
+                         "`apt-get install openclipart-png`")
+    files = {c: sorted(p for p in (root / c).rglob("*.png") if p.is_file() and not p.is_symlink()
+                       and _png_pixels(p) <= max_pixels) for c in categories}
+    digest = {p: hashlib.sha1(p.read_bytes()).hexdigest() for c in categories for p in files[c]}
+    owners = pd.Series({p: c for c in categories for p in files[c]}).groupby(pd.Series(digest)).nunique()
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for c in categories:
+        kept = [p for p in files[c] if owners[digest[p]] == 1]
+        for i in sorted(rng.choice(len(kept), min(per_class, len(kept)), replace=False).tolist()):
+            path = folder / f"{c}-{i:04d}.png"
+            _on_white_square(Image.open(kept[i]), size).save(path)
+            rows.append({"path": path.name, "label": c, "clean_label": c})
+    return _write_listing(rows, listing)
+
+
+def _png_pixels(path: Path) -> int:
+    """width × height from a PNG's header (IHDR, bytes 16-24), without decoding the picture."""
+    with open(path, "rb") as f:
+        head = f.read(24)
+    return int.from_bytes(head[16:20], "big") * int.from_bytes(head[20:24], "big")
+
+
 def _drawn_side(path: Path) -> int:
     """The longer side of the box around a picture's opaque pixels: effect overlays (flames, glows,
     torches) and the last frames of death animations are a few pixels, not a unit."""
@@ -514,13 +574,17 @@ def texture_images(folder: Path, per_class: int = 200, size: int = 32, seed: int
 
 
 def _skimage_data() -> Path:
+    return _package_data("skimage", "textures", "pip install scikit-image==0.26.0") / "data"
+
+
+def _package_data(package: str, dataset: str, install: str) -> Path:
+    """The folder of an installed Python package whose files a dataset reads, found without importing it."""
     import importlib.util
 
-    spec = importlib.util.find_spec("skimage")
+    spec = importlib.util.find_spec(package)
     if spec is None:
-        raise SystemExit("textures: scikit-image is not installed; its wheel ships the photographs "
-                         "(pip install scikit-image==0.26.0)")
-    return Path(list(spec.submodule_search_locations)[0]) / "data"
+        raise SystemExit(f"{dataset}: {package} is not installed; its wheel ships the data ({install})")
+    return Path(list(spec.submodule_search_locations)[0])
 
 
 def mlbench(name: str, dataset: str) -> pd.DataFrame:
@@ -581,6 +645,22 @@ def vehicle_features():
     return _zscored_subset(frame.to_numpy(np.float64), y, len(y), seed=0)
 
 
+def appliance_features(data: Path | None = None, length: int = 256):
+    """All 1,074 PLAID current signatures of sktime's wheel (PLAID_TRAIN.ts and PLAID_TEST.ts, in
+    the .ts text format: header lines, then `v1,v2,...:class` per series), each linearly resampled
+    to `length` points, every point z-scored over the dataset; labels the UCR codes 0-10."""
+    data = data or _package_data("sktime", "appliances", "pip install --no-deps sktime==1.2.0") / "datasets" / "data"
+    series, y = [], []
+    for split in ("TRAIN", "TEST"):
+        for line in (data / "PLAID" / f"PLAID_{split}.ts").read_text().splitlines():
+            if line.strip() and not line.startswith(("@", "#")):
+                values, label = line.rsplit(":", 1)
+                v = np.asarray(values.split(","), np.float64)
+                series.append(np.interp(np.linspace(0, len(v) - 1, length), np.arange(len(v)), v))
+                y.append(int(label))
+    return _zscored_subset(np.array(series), np.array(y, np.int64), len(y), seed=0)
+
+
 def _zscored_subset(x: np.ndarray, y: np.ndarray, n: int, seed: int):
     """Every feature z-scored over all items, then a stratified `n` of them: (float32 x, y)."""
     keep = stratified_subset(y, n, seed)
@@ -597,11 +677,11 @@ def stratified_subset(y: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
 
 VECTORS = {"longtail": longtail_features, "words": word_features, "satellite": satellite_features,
            "dna": dna_features, "letters": letter_features, "vowels": vowel_features,
-           "vehicles": vehicle_features}
+           "vehicles": vehicle_features, "appliances": appliance_features}
 IMAGES = {"glyphs": (glyph_images, LETTERS, "pixels:12"), "emoji": (emoji_images, EMOJI_CATEGORIES, "pixels:16"),
           "textures": (texture_images, TEXTURES, "pixels:16"), "fashion": (fashion_images, FASHION, "pixels:16"),
           "sprites": (sprite_images, SPRITES, "pixels:16"), "scripts": (script_images, SCRIPTS, "pixels:16"),
-          "icons": (icon_images, ICONS, "pixels:16")}
+          "icons": (icon_images, ICONS, "pixels:16"), "clipart": (clipart_images, CLIPART, "pixels:16")}
 
 
 def arrays(name: str, seed: int, root: Path):

@@ -56,8 +56,8 @@ def test_set_puts_yaml_values_under_their_section():
 def test_the_groups_are_fixed_and_disjoint():
     groups = bench_datasets.GROUPS
     assert groups == {"dev": ("digits", "synthetic", "glyphs", "longtail", "emoji", "words", "textures", "satellite",
-                              "fashion", "dna", "sprites", "letters", "scripts", "vowels"),
-                      "heldout": ("icons", "vehicles")}
+                              "fashion", "dna", "sprites", "letters", "scripts", "vowels", "icons", "vehicles"),
+                      "heldout": ("clipart", "appliances")}
     x, y = bench_datasets.longtail_features()
     counts = np.bincount(y)
     assert len(counts) == 20 and 9 <= counts.max() / counts.min() <= 11  # imbalance 10
@@ -179,6 +179,45 @@ def test_icons_are_the_single_tag_icons_of_the_chosen_tags(tmp_path):
         assert picture.shape == (32, 32) and picture[0, 0] == 255 and picture.min() < 100  # ink on white
     again = bench_datasets.icon_images(tmp_path / "out", meta=tmp_path / "nowhere.json", tags=tags)  # the listing
     pd.testing.assert_frame_equal(again, frame)
+
+
+def test_clipart_leaves_out_links_pictures_of_two_folders_and_posters(tmp_path):
+    from PIL import Image
+
+    root = tmp_path / "png"
+    for c in ("animals", "food"):
+        (root / c / "sub").mkdir(parents=True)
+    colours = iter(range(10, 250, 10))
+    for c, n in (("animals", 3), ("food", 2)):
+        for i in range(n):
+            Image.new("RGBA", (40, 20), (next(colours), 0, 0, 255)).save(root / c / "sub" / f"{c}{i}.png")
+    Image.new("RGBA", (8, 8), (1, 2, 3, 255)).save(root / "animals" / "both.png")  # the same bytes in two folders
+    shutil.copy(root / "animals" / "both.png", root / "food" / "both.png")
+    (root / "food" / "link.png").symlink_to(root / "animals" / "sub" / "animals0.png")  # a link: not a picture of food
+    Image.new("RGBA", (100, 100), (9, 9, 9, 255)).save(root / "food" / "poster.png")  # over max_pixels
+    frame = bench_datasets.clipart_images(tmp_path / "out", per_class=2, root=root, categories=["animals", "food"],
+                                          max_pixels=5000)
+    assert frame.groupby("label").size().to_dict() == {"animals": 2, "food": 2}
+    for row in frame.itertuples():
+        picture = np.asarray(Image.open(tmp_path / "out" / row.path))
+        assert picture.shape == (32, 32, 3) and (picture[0, 0] == 255).all() and picture[16, 16, 0] < 255  # padded on white
+    again = bench_datasets.clipart_images(tmp_path / "out", root=tmp_path / "nowhere")  # the listing
+    pd.testing.assert_frame_equal(again, frame)
+    with pytest.raises(SystemExit, match="apt-get install openclipart-png"):
+        bench_datasets.clipart_images(tmp_path / "other", root=tmp_path / "nowhere")
+
+
+def test_appliance_series_are_resampled_and_read_from_both_files(tmp_path):
+    plaid = tmp_path / "PLAID"
+    plaid.mkdir()
+    header = "@problemName PLAID\n@univariate true\n@classLabel true 0 1\n@data\n"
+    (plaid / "PLAID_TRAIN.ts").write_text(header + "0,1,2,3,4:0\n4,3,2,1,0:1\n")
+    (plaid / "PLAID_TEST.ts").write_text(header + "0,2,4,6,8,6,4,2,0:0\n1,1,1:1\n")
+    x, y = bench_datasets.appliance_features(tmp_path, length=3)
+    assert x.shape == (4, 3) and sorted(y.tolist()) == [0, 0, 1, 1]
+    assert np.allclose(x.mean(axis=0), 0, atol=1e-6) and np.allclose(x.std(axis=0), 1, atol=1e-5)  # z-scored points
+    middle = np.array([1.0, 2, 2, 8])  # the middle points of 1,1,1 / 0..4 / 4..0 / 0..8..0 resampled to 3
+    assert np.allclose(np.sort(x[:, 1]), (middle - middle.mean()) / middle.std(), atol=1e-5)
 
 
 def test_ngram_features_are_unit_rows_that_tell_spellings_apart():

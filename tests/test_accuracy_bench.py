@@ -126,10 +126,16 @@ def test_sprites_are_unit_frames_of_their_people_on_white(tmp_path):
         reds = set(picture[18, 11:25, 0].tolist())  # the middle row, inside the block
         assert reds <= {10 * p + f for f in range(len(bench_datasets.SPRITE_PEOPLES[row.label]))}
         assert picture[18, 18, 1] == 0  # never the green overlay
-    again = bench_datasets.sprite_images(tmp_path / "out", units=tmp_path / "nowhere")  # the listing
-    pd.testing.assert_frame_equal(again, frame)
-    with pytest.raises(SystemExit, match="apt-get install wesnoth-1.16-data"):
-        bench_datasets.sprite_images(tmp_path / "other", units=tmp_path / "nowhere")
+    _listing_kept_else_install_named(bench_datasets.sprite_images, frame, tmp_path, "apt-get install wesnoth-1.16-data",
+                                     units=tmp_path / "nowhere")
+
+
+def _listing_kept_else_install_named(build, frame, tmp_path, install: str, **missing):
+    """A second build into tmp_path/out reads its listing (the source data, `missing`, is not
+    needed); a build into a new folder without the data exits naming the install command."""
+    pd.testing.assert_frame_equal(build(tmp_path / "out", **missing), frame)
+    with pytest.raises(SystemExit, match=install):
+        build(tmp_path / "other", **missing)
 
 
 def test_scripts_are_letters_of_their_block_in_its_fonts(tmp_path):
@@ -149,10 +155,8 @@ def test_scripts_are_letters_of_their_block_in_its_fonts(tmp_path):
     for row in frame.itertuples():
         picture = np.asarray(Image.open(tmp_path / "out" / row.path))
         assert picture.shape == (32, 32) and picture[0, 0] == 255 and picture.min() < 100  # ink on white
-    again = bench_datasets.script_images(tmp_path / "out", fonts=tmp_path / "nowhere", blocks=blocks)  # the listing
-    pd.testing.assert_frame_equal(again, frame)
-    with pytest.raises(SystemExit, match="apt-get install fonts-noto-core"):
-        bench_datasets.script_images(tmp_path / "other", fonts=tmp_path / "nowhere", blocks=blocks)
+    _listing_kept_else_install_named(bench_datasets.script_images, frame, tmp_path, "apt-get install fonts-noto-core",
+                                     fonts=tmp_path / "nowhere", blocks=blocks)
 
 
 def test_icons_are_the_single_tag_icons_of_the_chosen_tags(tmp_path):
@@ -201,10 +205,8 @@ def test_clipart_leaves_out_links_pictures_of_two_folders_and_posters(tmp_path):
     for row in frame.itertuples():
         picture = np.asarray(Image.open(tmp_path / "out" / row.path))
         assert picture.shape == (32, 32, 3) and (picture[0, 0] == 255).all() and picture[16, 16, 0] < 255  # padded on white
-    again = bench_datasets.clipart_images(tmp_path / "out", root=tmp_path / "nowhere")  # the listing
-    pd.testing.assert_frame_equal(again, frame)
-    with pytest.raises(SystemExit, match="apt-get install openclipart-png"):
-        bench_datasets.clipart_images(tmp_path / "other", root=tmp_path / "nowhere")
+    _listing_kept_else_install_named(bench_datasets.clipart_images, frame, tmp_path, "apt-get install openclipart-png",
+                                     root=tmp_path / "nowhere")
 
 
 def test_appliance_series_are_resampled_and_read_from_both_files(tmp_path):

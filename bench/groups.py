@@ -108,8 +108,8 @@
     theme, shapes mostly stars, special gradients and patterns): animals, food, people,
     transportation, recreation, signs_and_symbols, tools, office, geography. Files only (the
     package's symbolic links repeat pictures of other folders), a picture whose bytes appear under
-    two categories and pictures over 16 megapixels left out, then a random 250 of each category (seed 0; all where fewer: 107 office
-    to 250), composited on white and padded to a square, 32×32 colour PNGs; a folder dataset with
+    two categories and pictures over 16 megapixels left out, then a random 250 of each category
+    (seed 0; all where fewer: 107 office to 250), composited on white and padded to a square, 32×32 colour PNGs; a folder dataset with
     encoder pixels:16. Install: `apt-get install openclipart-png`. Drawings by hundreds of
     artists, filed by their uploaders: what web-scraped pictures with folder labels look like;
   - appliances: PLAID, the current signatures of 11 kinds of household appliance (the UCR
@@ -470,8 +470,8 @@ def clipart_images(folder: Path, per_class: int = 250, seed: int = 0, size: int 
                        and _png_pixels(p) <= max_pixels) for c in categories}
     digest = {p: hashlib.sha1(p.read_bytes()).hexdigest() for c in categories for p in files[c]}
     owners = pd.Series({p: c for c in categories for p in files[c]}).groupby(pd.Series(digest)).nunique()
-    kept = {c: [p for p in files[c] if owners[digest[p]] == 1] for c in categories}
-    return _sampled_on_white(folder, kept, per_class, seed, size)
+    one_folder = {c: [p for p in files[c] if owners[digest[p]] == 1] for c in categories}
+    return _sampled_on_white(folder, one_folder, per_class, seed, size)
 
 
 def _png_pixels(path: Path) -> int:

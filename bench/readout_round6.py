@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lra.diffusion.readout import choose_weights, combine, simplex_grid
+from lra.diffusion.readout import bootstrap_draws, choose_weights, combine, simplex_grid
 
 TEMPERATURES = np.exp(np.linspace(np.log(0.1), np.log(300), 60))  # the scales `calibrated` tries
 
@@ -29,9 +29,8 @@ def resample_choices(parts: list[np.ndarray], labels: np.ndarray, bootstrap: int
                      step: float = 0.25) -> np.ndarray:
     """(bootstrap, parts) the weights chosen on each resample, the draws choose_weights(bootstrap=…)
     makes: their mean is its answer."""
-    rng = np.random.default_rng(seed)
-    draws = (rng.integers(0, len(labels), len(labels)) for _ in range(bootstrap))
-    return np.array([choose_weights([p[i] for p in parts], labels[i], step) for i in draws])
+    return np.array([choose_weights([p[i] for p in parts], labels[i], step)
+                     for i in bootstrap_draws(len(labels), bootstrap, seed)])
 
 
 def modal_weights(choices: np.ndarray) -> np.ndarray:
@@ -56,15 +55,17 @@ def trimmed(weights: np.ndarray, below: float = 0.1) -> np.ndarray:
 
 
 def vertex_or_mix(parts: list[np.ndarray], labels: np.ndarray, z: float, step: float = 0.25) -> np.ndarray:
-    """The single part that agrees with most `labels` (ties: the diffusion, then the grid's order), unless the grid's best
-    mix agrees with more of them by over z standard errors of the paired difference."""
+    """The single part that agrees with most `labels` (ties: the diffusion, then the grid's order),
+    unless the grid's best mix agrees with more of them by over z standard errors of the paired
+    difference."""
     grid = simplex_grid(len(parts), step)
     right = np.array([combine(parts, w).argmax(axis=1) == labels for w in grid], np.float64)
     vertices = np.flatnonzero(grid.max(axis=1) == 1)
     vertex = vertices[np.argmax(right[vertices].mean(axis=1))]
-    gain = right[int(np.argmax(right.mean(axis=1)))] - right[vertex]
+    best = int(np.argmax(right.mean(axis=1)))
+    gain = right[best] - right[vertex]
     se = gain.std(ddof=1) / np.sqrt(len(labels))
-    return grid[int(np.argmax(right.mean(axis=1)))] if gain.mean() > max(z * se, 0.0) else grid[vertex]
+    return grid[best] if gain.mean() > max(z * se, 0.0) else grid[vertex]
 
 
 def calibrated(part: np.ndarray, va: np.ndarray, labels: np.ndarray, log: bool) -> np.ndarray:
@@ -97,9 +98,8 @@ def rules(parts: list[np.ndarray], observed: np.ndarray, va: np.ndarray, seed: i
         return classes
 
     def switch_bag100(z: float):
-        rng = np.random.default_rng(seed)
-        draws = [rng.integers(0, len(labels), len(labels)) for _ in range(100)]
-        return np.mean([vertex_or_mix([p[i] for p in pv], labels[i], z) for i in draws], axis=0)
+        return np.mean([vertex_or_mix([p[i] for p in pv], labels[i], z)
+                        for i in bootstrap_draws(len(labels), 100, seed)], axis=0)
 
     return {
         "dhvp_25_mode100": by(modal_weights(choices)),

@@ -52,7 +52,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from lra.diffusion.readout import choose_weights, combine, diffusion_scores, simplex_grid  # noqa: E402
+from lra.diffusion.readout import bootstrap_draws, choose_weights, combine, diffusion_scores, simplex_grid  # noqa: E402
 
 OUT = REPO / "bench" / "out" / "ablate"
 
@@ -124,8 +124,7 @@ def features_of(dataset: str, seed: str, cache: dict) -> np.ndarray:
 def bagged(choose, n: int, bootstrap: int, seed: int) -> np.ndarray:
     """The mean of choose(items) over `bootstrap` resamples of n items, drawn as choose_weights
     draws its own (the grid rules bag there; this is for the noise-corrected choice)."""
-    rng = np.random.default_rng(seed)
-    return np.mean([choose(rng.integers(0, n, n)) for _ in range(bootstrap)], axis=0)
+    return np.mean([choose(i) for i in bootstrap_draws(n, bootstrap, seed)], axis=0)
 
 
 def stacking_weights(parts: list[np.ndarray], labels: np.ndarray, iterations: int = 200) -> np.ndarray:

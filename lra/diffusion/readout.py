@@ -75,14 +75,20 @@ def choose_weights(parts: list[np.ndarray], labels: np.ndarray, step: float = 0.
     With `bootstrap` = B > 0: the mean of the weights chosen so on B resamples of the items (drawn
     with replacement, from `seed`), which smooths a choice that a few noisy labels could flip."""
     if bootstrap > 0:
-        rng = np.random.default_rng(seed)
-        draws = (rng.integers(0, len(labels), len(labels)) for _ in range(bootstrap))
-        return np.mean([choose_weights([p[i] for p in parts], labels[i], step, tolerance) for i in draws], axis=0)
+        return np.mean([choose_weights([p[i] for p in parts], labels[i], step, tolerance)
+                        for i in bootstrap_draws(len(labels), bootstrap, seed)], axis=0)
     grid = simplex_grid(len(parts), step)
     acc = np.array([(combine(parts, w).argmax(axis=1) == labels).mean() for w in grid])
     p = acc.max()
     ok = acc >= p - tolerance * np.sqrt(p * (1 - p) / max(1, len(labels))) - 1e-12
     return grid[int(np.flatnonzero(ok)[0])]
+
+
+def bootstrap_draws(n: int, bootstrap: int, seed: int):
+    """`bootstrap` resamples of n items (positions drawn with replacement), from `seed`: the
+    resamples choose_weights bags over."""
+    rng = np.random.default_rng(seed)
+    return (rng.integers(0, n, n) for _ in range(bootstrap))
 
 
 def split_weights(weights, parts: list[np.ndarray]) -> tuple[float, np.ndarray]:

@@ -110,10 +110,11 @@ def run_one(x, y, split, m, noise: str, seed: int, params: dict, k: int = 10, ke
     t = time.process_time()
     prior, extra = None, {}
     if guided:  # the head, the votes and the prior: part of training, so inside the CPU clock
-        _, all_rows = neighbours_of_all(x, split, k)  # val/test items' neighbours among the train items
+        all_sims, all_rows = neighbours_of_all(x, split, k)  # val/test items' neighbours among the train items
         g = fit_guides(x[tr], observed[tr], rows, C, cfg.prior, cfg.prior_weight, cfg.vote_weighting,
-                       x[va], all_rows[va], observed[va], seed, probe=cfg.plain_probe)
-        guide_parts = g.parts(x, all_rows, C)  # head, votes[, probe]
+                       x[va], all_rows[va], observed[va], seed, probe=cfg.plain_probe,
+                       vote_temperature=cfg.vote_temperature)
+        guide_parts = g.parts(x, all_rows, C, similarities=all_sims)  # head, votes[, probe][, weighted votes]
         for part, own in zip(guide_parts, g.train_parts(x[tr], rows, C)):
             part[tr] = own
         head, votes = guide_parts[:2]
@@ -123,9 +124,10 @@ def run_one(x, y, split, m, noise: str, seed: int, params: dict, k: int = 10, ke
         extra["head_acc"] = float((head[te].argmax(1) == y[te]).mean())
         extra["vote_acc"] = float((votes[te].argmax(1) == y[te]).mean())
     if not diffusion:
-        w = choose_weights([p[va] for p in guide_parts], observed[va], cfg.readout_step,
+        readout = g.readout_parts(guide_parts)
+        w = choose_weights([p[va] for p in readout], observed[va], cfg.readout_step,
                            bootstrap=cfg.readout_bootstrap, seed=seed)
-        return _scores(combine(guide_parts, w).argmax(axis=1), y, observed, tr, te, time.process_time() - t,
+        return _scores(combine(readout, w).argmax(axis=1), y, observed, tr, te, time.process_time() - t,
                        {**extra, "readout_weights": "/".join(f"{v:g}" for v in w)})
     model, schedule, history, _ = train_rounds(x[tr], observed[tr], rows, C, cfg, x[va], observed[va],
                                                log=lambda *a: None, prior=None if prior is None else prior[tr],
@@ -136,11 +138,12 @@ def run_one(x, y, split, m, noise: str, seed: int, params: dict, k: int = 10, ke
     if guided and keep is not None:  # the read-out's inputs, to study read-out rules without retraining
         keep.parent.mkdir(parents=True, exist_ok=True)
         probe = {} if g.probe is None else {"probe": guide_parts[2].astype(np.float32)}
+        weighted = {} if not g.vote_temperature else {"readout_votes": guide_parts[-1].astype(np.float32)}
         np.savez_compressed(keep, y0=y0.numpy(), head=head.astype(np.float32), votes=votes.astype(np.float32),
-                            observed=observed, y=y, split=split, **probe)
+                            observed=observed, y=y, split=split, **probe, **weighted)
     if cfg.readout == "combined":
         extra["acc_diffusion"] = float((pred[te] == y[te]).mean())
-        parts = [diffusion_scores(y0.numpy()), *guide_parts]
+        parts = [diffusion_scores(y0.numpy()), *g.readout_parts(guide_parts)]
         w = choose_weights([p[va] for p in parts], observed[va], cfg.readout_step, bootstrap=cfg.readout_bootstrap,
                            seed=seed)
         pred = combine(parts, w).argmax(axis=1)

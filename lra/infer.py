@@ -308,8 +308,8 @@ def new_item_guides(run: Run, x: np.ndarray):
 
     guides, index, k = run.guides
     none = np.full(len(x), -1, np.int64)  # no new item is a train item: search as the neighbors stage does
-    _, rows = knn.neighbors(index, np.ascontiguousarray(x, np.float32), k, none)
-    guide = ItemGuides(guides, rows, none, len(run.classes))
+    sims, rows = knn.neighbors(index, np.ascontiguousarray(x, np.float32), k, none)
+    guide = ItemGuides(guides, rows, none, len(run.classes), sims)
     return guide, guide.parts(x, slice(None))
 
 

@@ -228,3 +228,36 @@ def test_the_plain_probe_is_a_fourth_part_out_of_fold_and_kept_in_the_model_stat
     y0 = np.random.default_rng(0).normal(size=(50, 3)).astype(np.float32)
     assert np.allclose(back.scores(y0, *new), combine([diffusion_scores(y0), *new], g.readout_weights))
     assert Guides.from_state(fit_guides(x[:250], noisy[:250], rows[:250], 3).state()).probe is None
+
+
+def test_similarity_weights_favour_the_nearest_and_keep_the_plain_vote_for_the_prior():
+    from lra.diffusion.guides import Guides
+    from lra.diffusion.vote import similarity_weights
+
+    sims = np.array([[0.9, 0.8, 0.7, 0.7], [0.5, 0.5, 0.5, 0.5]])
+    w = similarity_weights(sims, 0.1)
+    assert np.allclose(w[0], np.exp([0, -1, -2, -2])) and np.allclose(w[1], 1)  # equally near: equal weights
+    x, y, noisy = _linear_data()
+    rows = np.argsort(-(x @ x.T), axis=1)[:, 1:6] % 250
+    nearest = np.sort(x @ x.T, axis=1)[:, ::-1][:, 1:6]  # any similarities, nearest first
+    g = fit_guides(x[:250], noisy[:250], rows[:250], 3, "mix", -1.0, "none", x[250:], rows[250:], noisy[250:],
+                   seed=0, probe=True, vote_temperature=0.1)
+    head, plain, probe, weighted = g.parts(x[250:], rows[250:], 3, similarities=nearest[250:])
+    assert np.allclose(weighted, vote(noisy[:250][rows[250:]], 3, similarity_weights(nearest[250:], 0.1)))
+
+    assert not np.allclose(weighted, plain) and np.allclose(g.mu(head, plain, probe, weighted), g.mu(head, plain))
+    assert all(a is b for a, b in zip(g.readout_parts((head, plain, probe, weighted)), (head, weighted, probe)))
+    g.readout_weights = np.array([0.1, 0.2, 0.3, 0.4])
+    y0 = np.random.default_rng(0).normal(size=(50, 3)).astype(np.float32)
+    back = Guides.from_state(g.state())
+    assert back.vote_temperature == 0.1
+    assert np.allclose(back.scores(y0, head, plain, probe, weighted),
+                       combine([diffusion_scores(y0), head, weighted, probe], g.readout_weights))
+    assert len(g.parts(x[250:], rows[250:], 3)) == 3  # without similarities: the prior's parts only
+    try:
+        g.readout_parts(g.parts(x[250:], rows[250:], 3))
+        raise AssertionError("a read-out without the weighted vote must fail")
+    except ValueError as e:
+        assert "similarities" in str(e)
+    old = {k: v for k, v in g.state().items() if k != "vote_temperature"}  # a model.pt from before the key
+    assert Guides.from_state(old).vote_temperature == 0.0

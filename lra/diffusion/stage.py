@@ -16,7 +16,7 @@ from ..core.files import atomic_path, fixed_size_lists, load_torch, short_reason
 from ..core.progress import progress
 from ..data.manifest import Manifest
 from ..data.stage import load_manifest, load_observed
-from ..retrieval.stage import neighbor_rows
+from ..retrieval.stage import neighbor_rows, neighbor_similarities
 from .config import PredictConfig, TrainConfig
 
 log = logging.getLogger("lra")
@@ -54,8 +54,11 @@ def train(manifest, labels, feature_paths: list[str], neighbors_path, out, param
     x = features.load(feature_paths, np.concatenate([train_ids, val["id"].to_numpy(str)]))
     val_labels = _selection_labels(val, labels, cfg.select_on, manifest)
     n = len(train_ids)
-    val_rows = neighbor_rows(neighbors_path, val["id"].to_numpy(str), train_ids) if cfg.guided and len(val) else None
-    guides, parts = _fit_guides(cfg, x[:n], observed, nb_rows, x[n:], val_rows, val_labels, len(m.classes))
+    val_rows = val_sims = None
+    if cfg.guided and len(val):
+        val_rows = neighbor_rows(neighbors_path, val["id"].to_numpy(str), train_ids)
+        val_sims = neighbor_similarities(neighbors_path, val["id"].to_numpy(str))
+    guides, parts = _fit_guides(cfg, x[:n], observed, nb_rows, x[n:], val_rows, val_labels, len(m.classes), val_sims)
     log.info("train: %d items, %d candidates each, %d classes, %d val items scored on %s labels, %d round(s)",
              len(train_ids), nb_rows.shape[1] + int(cfg.own_label), len(m.classes), len(val), cfg.select_on,
              cfg.rounds)
@@ -89,11 +92,11 @@ def train(manifest, labels, feature_paths: list[str], neighbors_path, out, param
     return state
 
 
-def _fit_guides(cfg: TrainConfig, x, observed, nb_rows, val_x, val_rows, val_labels, C: int):
+def _fit_guides(cfg: TrainConfig, x, observed, nb_rows, val_x, val_rows, val_labels, C: int, val_sims=None):
     """The linear head and the neighbour vote of a guided run (None for the paper's), and the
     parts training needs: the train and val items' CARD prior means and the val items' head and
-    vote (for the read-out's weights). A train item's parts never use its own label (out-of-fold
-    head, neighbours without itself)."""
+    vote (for the read-out's weights; the vote's neighbours of these similarities). A train item's
+    parts never use its own label (out-of-fold head, neighbours without itself)."""
     if not cfg.guided:
         return None, {}
     from .guides import fit_guides
@@ -101,10 +104,10 @@ def _fit_guides(cfg: TrainConfig, x, observed, nb_rows, val_x, val_rows, val_lab
     has_val = val_rows is not None
     guides = fit_guides(x, observed, nb_rows, C, cfg.prior, cfg.prior_weight, cfg.vote_weighting,
                         val_x if has_val else None, val_rows, val_labels, cfg.seed,
-                        probe=cfg.plain_probe)
+                        probe=cfg.plain_probe, vote_temperature=cfg.vote_temperature)
     parts = {"prior": guides.mu(*guides.train_parts(x, nb_rows, C))}
     if has_val:
-        parts["val_parts"] = guides.parts(val_x, val_rows, C)
+        parts["val_parts"] = guides.parts(val_x, val_rows, C, similarities=val_sims)
         parts["val_prior"] = guides.mu(*parts["val_parts"])
     log.info("guides: cleaned linear head (%d of %d train labels kept)%s, prior %s (head weight %.2f)",
              int(guides.head.kept.sum()), len(observed), "" if guides.probe is None else ", plain probe",
@@ -132,10 +135,12 @@ def _choose_readout(guides, cfg: TrainConfig, model, schedule, val_x, val_images
     y0, _ = sample(model, schedule, torch.as_tensor(val_x, device=device),
                    image_condition(model, val_images, device, cfg.amp), steps=cfg.ddim_steps,
                    prior=None if prior is None else torch.as_tensor(prior, device=device))
-    guides.readout_weights = choose_weights([diffusion_scores(y0.numpy()), *parts["val_parts"]],
+    guides.readout_weights = choose_weights([diffusion_scores(y0.numpy()), *guides.readout_parts(parts["val_parts"])],
                                             val_labels, cfg.readout_step, bootstrap=cfg.readout_bootstrap,
                                             seed=cfg.seed)
-    log.info("readout combined: weights %s on (ŷ_0, head, vote%s)", "/".join(f"{w:g}" for w in guides.readout_weights),
+    log.info("readout combined: weights %s on (ŷ_0, head, vote%s%s)",
+             "/".join(f"{w:g}" for w in guides.readout_weights),
+             f" by similarity τ={guides.vote_temperature:g}" if guides.vote_temperature else "",
              "" if guides.probe is None else ", probe")
 
 
@@ -299,8 +304,9 @@ class ItemGuides:
     """A guided run's head, vote, prior and read-out for the items predict scores, chunk by
     chunk; for a run without `guides` (the paper's) every part is absent and nothing changes."""
 
-    def __init__(self, guides=None, neighbors=None, train_pos=None, num_classes: int = 0):
+    def __init__(self, guides=None, neighbors=None, train_pos=None, num_classes: int = 0, similarities=None):
         self.guides, self.neighbors, self.train_pos, self.C = guides, neighbors, train_pos, num_classes
+        self.similarities = similarities  # of the neighbours: the read-out's vote weighs them (vote_temperature)
 
     @classmethod
     def of(cls, state: dict, m: Manifest, neighbors_path, model_path) -> "ItemGuides":
@@ -319,17 +325,22 @@ class ItemGuides:
                            "(snakemake --cores all --forcerun train)")
         train_pos = np.full(len(ids), -1, np.int64)
         train_pos[(f["split"] == "train").to_numpy()] = np.arange(len(train_ids))
-        return cls(Guides.from_state(record), neighbor_rows(neighbors_path, ids, train_ids), train_pos,
-                   len(state["classes"]))
+        guides = Guides.from_state(record)
+        sims = neighbor_similarities(neighbors_path, ids) if guides.vote_temperature else None
+        return cls(guides, neighbor_rows(neighbors_path, ids, train_ids), train_pos, len(state["classes"]), sims)
 
     def key(self, start: int, rows: int) -> tuple:
         """What a chunk's predictions depend on beyond the model and its features."""
-        return () if self.guides is None else (self.neighbors[start:start + rows],)
+        if self.guides is None:
+            return ()
+        s = slice(start, start + rows)
+        return (self.neighbors[s],) + (() if self.similarities is None else (self.similarities[s],))
 
     def parts(self, x: np.ndarray, s: slice) -> tuple | None:
         if self.guides is None:
             return None
-        return self.guides.parts(x, self.neighbors[s], self.C, self.train_pos[s])
+        sims = None if self.similarities is None else self.similarities[s]
+        return self.guides.parts(x, self.neighbors[s], self.C, self.train_pos[s], sims)
 
     def sampling(self, parts, device) -> dict:
         """The sampler's prior μ and combined read-out of the chunk's items."""
@@ -342,7 +353,7 @@ class ItemGuides:
         mu = self.guides.mu(*parts)
         out = {"prior": None if mu is None else torch.as_tensor(mu, device=device)}
         if self.guides.readout_weights is not None:
-            w, rest = split_weights(self.guides.readout_weights, list(parts))
+            w, rest = split_weights(self.guides.readout_weights, list(self.guides.readout_parts(parts)))
             out["readout"] = (w, torch.as_tensor(rest))
         return out
 

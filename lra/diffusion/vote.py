@@ -3,7 +3,9 @@
 `vote` spreads each item's k neighbours' labels over the classes with per-neighbour weights:
 by rank only (the plain kNN vote with its tie-break), times, with `vote_weighting: reliability`,
 how much the head believes the neighbour's own label, out of fold (WANN, arXiv 2408.14358, weighs
-neighbours by such a reliability score).
+neighbours by such a reliability score). The combined read-out's vote (`readout_vote_temperature`)
+weighs them by similarity instead, `similarity_weights`: the plain vote's tie-break of 10⁻³ carries
+the nearest neighbour's class, and any other part mixed in at a weight above it overrides that.
 """
 
 from __future__ import annotations
@@ -30,3 +32,10 @@ def rank_weights(n: int, k: int) -> np.ndarray:
 def reliability(labels: np.ndarray, proba: np.ndarray) -> np.ndarray:
     """Per train item: the probability a model that did not see it gives its label."""
     return proba[np.arange(len(labels)), labels]
+
+
+def similarity_weights(similarities: np.ndarray, temperature: float) -> np.ndarray:
+    """exp(−(s_1 − s_j)/τ) for the neighbour of cosine similarity s_j, s_1 the item's nearest: 1 for
+    the nearest, less the further a neighbour is from the item than its nearest (τ = `temperature`)."""
+    s = np.asarray(similarities, np.float64)
+    return np.exp(-(s[:, :1] - s) / temperature)

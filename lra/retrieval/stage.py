@@ -73,11 +73,21 @@ def neighbors(manifest, feature_paths: list[str], index_path, k: int, out, devic
 
 def load_neighbors(path, ids) -> np.ndarray:
     """The (len(ids), k) neighbour id matrix for `ids`."""
-    t = read_table(path, required=["id", "neighbors"], what="the neighbour table")
-    col = t.column("neighbors").combine_chunks()
+    return _column(path, ids, "neighbors", str)
+
+
+def neighbor_similarities(path, ids) -> np.ndarray:
+    """The (len(ids), k) cosine similarities of `ids` to their neighbours, nearest first."""
+    return _column(path, ids, "similarities", np.float32)
+
+
+def _column(path, ids, name: str, dtype) -> np.ndarray:
+    """A fixed-size list column of the neighbour table as a (len(ids), k) matrix, rows as `ids`."""
+    t = read_table(path, required=["id", name], what="the neighbour table")
+    col = t.column(name).combine_chunks()
     k = col.type.list_size
-    nb = np.asarray(col.flatten().to_numpy(zero_copy_only=False), dtype=str).reshape(-1, k)
-    return nb[features.align(np.asarray(t.column("id").to_pylist(), dtype=str), np.asarray(ids, str), path)]
+    values = np.asarray(col.flatten().to_numpy(zero_copy_only=False), dtype=dtype).reshape(-1, k)
+    return values[features.align(np.asarray(t.column("id").to_pylist(), dtype=str), np.asarray(ids, str), path)]
 
 
 def neighbor_rows(path, ids, train_ids) -> np.ndarray:

@@ -9,6 +9,7 @@ rule, the weights always chosen on observed (noisy) labels, and scored on the te
     python bench/readout_rules.py guided --round5        # round 5's candidate and the clean-val reference
     python bench/readout_rules.py guided --disagreements # where probe and vote disagree: clean vs noisy val
     python bench/readout_rules.py guided --round6        # round 6's candidates (bench/readout_round6.py)
+    python bench/readout_rules.py guided --round7        # round 7's vote by similarity (bench/readout_round7.py)
 
 Rules: a grid choice on val (`dhv_25`: the three parts, step 0.25, the rule of issue 15's first
 round), its bootstrap mean (`_bagB`: the mean of the weights chosen on B resamples of val, seeded
@@ -33,7 +34,8 @@ default's rule on the val items' clean labels (`dhvp_cleanval_bag100`: `train.se
 (`guarded_weights`, measured after round 5's held-out run; dropped).
 With --round6: the candidates of bench/readout_round6.py (the mode or a majority of the bagged
 choices instead of their mean, small weights cut, a single part unless a mix is clearly better,
-calibrated parts); all dropped.
+calibrated parts); all dropped. With --round7: the vote part weighted by neighbour similarity at
+several temperatures (bench/readout_round7.py); τ = 0.1 kept (`train.readout_vote_temperature`).
 With --disagreements: on the val items where the plain probe and the vote disagree, each one's
 accuracy against the clean and against the observed labels, and how often a flipped label is
 the probe's or the vote's class (`disagreements`): why noisy-val choices fail under PMD noise.
@@ -209,6 +211,8 @@ def rules_of(round4: bool) -> dict:
 
 ROUND4 = ["dhvp_stack", "dhvp_tv_bag100", "dhvp_nc_bag100", "dhvp_nc_tv_bag100", "dhvp_headtol1_bag100"]
 ROUND5 = ["dhvp_2stage_bag100", "dhvp_cleanval_bag100"]
+ROUND7 = ["dhvp_plain_bag100", "dhvp_sim0.05_bag100", "dhvp_sim0.1_bag100", "dhvp_sim0.2_bag100",
+          "dhvp_sim0.3_bag100", "dhvp_simspread_bag100"]
 ROUND6 = ["dhvp_25_mode100", "dhvp_25_predbag100", "dhvp_25_trim10_bag100", "dhvp_vertex", "dhvp_switch1",
           "dhvp_switch1_bag100", "dhvp_cal_bag100", "dhvp_callog_bag100"]
 
@@ -245,7 +249,8 @@ def disagreement_study(variant: str, only=()) -> pd.DataFrame:
     return 100 * pd.DataFrame(rows).groupby(["noise", "dataset"]).mean()
 
 
-def study(variant: str, plain_probe: bool = False, round4=(), only=(), round6: bool = False) -> pd.DataFrame:
+def study(variant: str, plain_probe: bool = False, round4=(), only=(), round6: bool = False,
+          round7: bool = False) -> pd.DataFrame:
     rows, cache = [], {}
     for path, dataset, seed, noise, a in kept_runs(variant, only):
         tr, va, te = a["split"] == "train", a["split"] == "val", a["split"] == "test"
@@ -286,6 +291,14 @@ def study(variant: str, plain_probe: bool = False, round4=(), only=(), round6: b
 
             for name, classes in readout_round6.rules(dhvp, observed, va, int(seed)).items():
                 r[name] = float((classes()[te] == a["y"][te]).mean())
+        if round7:
+            import readout_round7
+            from ablate import neighbours_of_all
+
+            sims, nb = neighbours_of_all(features_of(dataset, seed, cache), a["split"], readout_round7.K)
+            votes = readout_round7.neighbour_votes(sims, nb, observed[tr], a["head"].shape[1])
+            for name, classes in readout_round7.rules(parts, votes, observed, va, int(seed), default_weights).items():
+                r[name] = float((classes()[te] == a["y"][te]).mean())
         rows.append(r)
     return pd.DataFrame(rows)
 
@@ -298,14 +311,15 @@ def main() -> None:
                    help="round 4's candidate weight rules over the 4 parts (all of ROUND4 without names)")
     p.add_argument("--round5", action="store_true", help="round 5's candidate and the clean-val reference")
     p.add_argument("--round6", action="store_true", help="round 6's candidates (bench/readout_round6.py)")
+    p.add_argument("--round7", action="store_true", help="round 7's vote by similarity (bench/readout_round7.py)")
     p.add_argument("--disagreements", action="store_true", help="probe against vote where they disagree, on val")
     p.add_argument("--only", nargs="*", default=(), help="these datasets only")
     args = p.parse_args()
     if args.disagreements:
         print(disagreement_study(args.variant, args.only).round(1).to_string())
         return
-    round4 = ROUND6 if args.round6 else ROUND5 if args.round5 else [] if args.round4 is None else (args.round4 or ROUND4)
-    r = study(args.variant, args.plain_probe, round4, args.only, args.round6)
+    round4 = ROUND7 if args.round7 else ROUND6 if args.round6 else ROUND5 if args.round5 else [] if args.round4 is None else (args.round4 or ROUND4)
+    r = study(args.variant, args.plain_probe, round4, args.only, args.round6, args.round7)
     other = ((["dhvp_25_bag100"] + round4) if round4 else
              OTHER + (["dhvp_25_bag100", "dhvp_25_bag100_keptval"] if args.plain_probe else []))
     b = pd.read_csv(OUT / "baselines.tsv", sep="\t").drop(columns="variant")

@@ -155,3 +155,33 @@ def test_calibration_keeps_the_order_and_sharpens_scores_that_are_right():
     q = readout_round6.calibrated(flat, va, labels, log=True)
     assert np.allclose(q.sum(axis=1), 1) and (q.argmax(axis=1) == labels).all()
     assert q[np.arange(30), labels].min() > 0.9  # the fitted scale makes a right part confident
+
+
+def test_round7_votes_weigh_neighbours_by_similarity_and_plain_is_the_knn_vote():
+    import readout_round7
+    from lra.score.baselines import knn_vote
+
+    sims = np.array([[0.9, 0.8, 0.5], [0.9, 0.9, 0.9]])
+    rows = np.array([[0, 1, 2], [1, 2, 0]])
+    labels = np.array([0, 1, 1])
+    votes = readout_round7.neighbour_votes(sims, rows, labels, 2)
+    assert set(votes) == {"plain", "sim0.05", "sim0.1", "sim0.2", "sim0.3", "simspread"}
+    assert (votes["plain"].argmax(1) == knn_vote(labels[rows], 2)).all() and votes["plain"][0, 1] > 0.66
+    assert np.allclose(votes["sim0.1"][0], np.array([1, np.exp(-1) + np.exp(-4)]) / (1 + np.exp(-1) + np.exp(-4)))
+    assert votes["sim0.05"][0].argmax() == 0  # the nearest outweighs two far ones
+    assert np.allclose(votes["sim0.05"][1], votes["plain"][1], atol=1e-3)  # equally near: counted alike
+    assert np.allclose(votes["simspread"][0], votes["sim0.2"][0])  # τ = median(0.4, 0.0) = 0.2
+
+
+def test_round7_rules_read_out_each_vote_with_the_defaults_rule():
+    import readout_round7
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 120)
+    va = np.arange(120) < 60
+    noise = {c: rng.random((120, 3)) for c in "dhp"}
+    votes = {"right": _one_hot(labels, 3), "wrong": _one_hot((labels + 1) % 3, 3)}
+    out = readout_round7.rules(noise, votes, labels, va, 0, readout_rules.default_weights)
+    assert set(out) == {"dhvp_right_bag100", "dhvp_wrong_bag100"}
+    assert (out["dhvp_right_bag100"]() == labels).all()  # val picks the vote that is right, test follows
+    assert (out["dhvp_wrong_bag100"]() == labels).mean() < 0.6

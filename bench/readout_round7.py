@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from lra.diffusion.readout import combine
 from lra.diffusion.vote import rank_weights, similarity_weights, vote
 
 TEMPERATURES = (0.05, 0.1, 0.2, 0.3)  # τ in cosine units
@@ -43,7 +44,6 @@ def rules(parts: dict, votes: dict, observed: np.ndarray, va: np.ndarray, seed: 
     vote of each weighting and the plain probe (`parts` holds d, h and p)."""
     def classes(v):
         ps = [parts["d"], parts["h"], v, parts["p"]]
-        w = default_weights(ps, observed, va, seed)
-        return sum(wi * p for wi, p in zip(w, ps)).argmax(axis=1)
+        return combine(ps, default_weights(ps, observed, va, seed)).argmax(axis=1)
 
     return {f"dhvp_{name}_bag100": (lambda v=v: classes(v)) for name, v in votes.items()}

@@ -244,7 +244,6 @@ def test_similarity_weights_favour_the_nearest_and_keep_the_plain_vote_for_the_p
                    seed=0, probe=True, vote_temperature=0.1)
     head, plain, probe, weighted = g.parts(x[250:], rows[250:], 3, similarities=nearest[250:])
     assert np.allclose(weighted, vote(noisy[:250][rows[250:]], 3, similarity_weights(nearest[250:], 0.1)))
-
     assert not np.allclose(weighted, plain) and np.allclose(g.mu(head, plain, probe, weighted), g.mu(head, plain))
     assert all(a is b for a, b in zip(g.readout_parts((head, plain, probe, weighted)), (head, weighted, probe)))
     g.readout_weights = np.array([0.1, 0.2, 0.3, 0.4])

@@ -196,6 +196,15 @@ def test_index_and_neighbors_stages_stream_shards(tmp_path, data, shuffle_rows):
     expected = frame["id"].to_numpy()[train][exact_rows]
     assert (got == expected).mean() > 0.999  # float ties may swap equal neighbours
     assert not (got == frame["id"].to_numpy()[:, None]).any()
+    from lra.retrieval.stage import neighbor_rows, neighbor_rows_and_similarities
+
+    ids, train_ids = frame["id"].to_numpy(str)[::-3], frame["id"].to_numpy(str)[train]  # any order of ids
+    rows, sims = neighbor_rows_and_similarities(tmp_path / "k5.parquet", ids, train_ids)
+    assert np.array_equal(rows, neighbor_rows(tmp_path / "k5.parquet", ids, train_ids))
+    unit = x / np.linalg.norm(x, axis=1, keepdims=True)
+    cosine = np.einsum("nd,nkd->nk", unit[::-3], unit[train][rows])  # the similarities of those very neighbours
+    assert sims.dtype == np.float32 and np.all(np.diff(sims, axis=1) <= 1e-6)
+    np.testing.assert_allclose(sims, cosine, atol=1e-5)
 
 
 def test_index_stage_trains_ivf_from_streamed_sample(tmp_path, data):

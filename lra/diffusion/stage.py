@@ -16,7 +16,7 @@ from ..core.files import atomic_path, fixed_size_lists, load_torch, short_reason
 from ..core.progress import progress
 from ..data.manifest import Manifest
 from ..data.stage import load_manifest, load_observed
-from ..retrieval.stage import neighbor_rows, neighbor_similarities
+from ..retrieval.stage import neighbor_rows, neighbor_rows_and_similarities
 from .config import PredictConfig, TrainConfig
 
 log = logging.getLogger("lra")
@@ -56,8 +56,7 @@ def train(manifest, labels, feature_paths: list[str], neighbors_path, out, param
     n = len(train_ids)
     val_rows = val_sims = None
     if cfg.guided and len(val):
-        val_rows = neighbor_rows(neighbors_path, val["id"].to_numpy(str), train_ids)
-        val_sims = neighbor_similarities(neighbors_path, val["id"].to_numpy(str))
+        val_rows, val_sims = neighbor_rows_and_similarities(neighbors_path, val["id"].to_numpy(str), train_ids)
     guides, parts = _fit_guides(cfg, x[:n], observed, nb_rows, x[n:], val_rows, val_labels, len(m.classes), val_sims)
     log.info("train: %d items, %d candidates each, %d classes, %d val items scored on %s labels, %d round(s)",
              len(train_ids), nb_rows.shape[1] + int(cfg.own_label), len(m.classes), len(val), cfg.select_on,
@@ -326,8 +325,11 @@ class ItemGuides:
         train_pos = np.full(len(ids), -1, np.int64)
         train_pos[(f["split"] == "train").to_numpy()] = np.arange(len(train_ids))
         guides = Guides.from_state(record)
-        sims = neighbor_similarities(neighbors_path, ids) if guides.vote_temperature else None
-        return cls(guides, neighbor_rows(neighbors_path, ids, train_ids), train_pos, len(state["classes"]), sims)
+        if guides.vote_temperature:
+            rows, sims = neighbor_rows_and_similarities(neighbors_path, ids, train_ids)
+        else:
+            rows, sims = neighbor_rows(neighbors_path, ids, train_ids), None
+        return cls(guides, rows, train_pos, len(state["classes"]), sims)
 
     def key(self, start: int, rows: int) -> tuple:
         """What a chunk's predictions depend on beyond the model and its features."""

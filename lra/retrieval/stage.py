@@ -73,24 +73,33 @@ def neighbors(manifest, feature_paths: list[str], index_path, k: int, out, devic
 
 def load_neighbors(path, ids) -> np.ndarray:
     """The (len(ids), k) neighbour id matrix for `ids`."""
-    return _column(path, ids, "neighbors", str)
-
-
-def neighbor_similarities(path, ids) -> np.ndarray:
-    """The (len(ids), k) cosine similarities of `ids` to their neighbours, nearest first."""
-    return _column(path, ids, "similarities", np.float32)
-
-
-def _column(path, ids, name: str, dtype) -> np.ndarray:
-    """A fixed-size list column of the neighbour table as a (len(ids), k) matrix, rows as `ids`."""
-    t = read_table(path, required=["id", name], what="the neighbour table")
-    col = t.column(name).combine_chunks()
-    k = col.type.list_size
-    values = np.asarray(col.flatten().to_numpy(zero_copy_only=False), dtype=dtype).reshape(-1, k)
-    return values[features.align(np.asarray(t.column("id").to_pylist(), dtype=str), np.asarray(ids, str), path)]
+    return _columns(path, ids, {"neighbors": str})[0]
 
 
 def neighbor_rows(path, ids, train_ids) -> np.ndarray:
     """The (len(ids), k) neighbours of `ids` as positions among `train_ids`."""
-    nb = load_neighbors(path, ids)
+    return _positions(load_neighbors(path, ids), train_ids, path)
+
+
+def neighbor_rows_and_similarities(path, ids, train_ids) -> tuple[np.ndarray, np.ndarray]:
+    """`neighbor_rows` and the (len(ids), k) cosine similarities to those neighbours, nearest first,
+    from one read of the table."""
+    nb, sims = _columns(path, ids, {"neighbors": str, "similarities": np.float32})
+    return _positions(nb, train_ids, path), sims
+
+
+def _positions(nb: np.ndarray, train_ids, path) -> np.ndarray:
     return features.align(np.asarray(train_ids, str), nb.reshape(-1), path).reshape(nb.shape)
+
+
+def _columns(path, ids, dtypes: dict) -> list[np.ndarray]:
+    """The neighbour table's fixed-size list columns `dtypes` (name → dtype), each as a
+    (len(ids), k) matrix with rows as `ids`; the table read (and its page checksums checked) once."""
+    t = read_table(path, required=["id", *dtypes], what="the neighbour table")
+    rows = features.align(np.asarray(t.column("id").to_pylist(), dtype=str), np.asarray(ids, str), path)
+    out = []
+    for name, dtype in dtypes.items():
+        col = t.column(name).combine_chunks()
+        values = np.asarray(col.flatten().to_numpy(zero_copy_only=False), dtype=dtype)
+        out.append(values.reshape(-1, col.type.list_size)[rows])
+    return out

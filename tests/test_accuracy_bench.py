@@ -56,8 +56,9 @@ def test_set_puts_yaml_values_under_their_section():
 def test_the_groups_are_fixed_and_disjoint():
     groups = bench_datasets.GROUPS
     assert groups == {"dev": ("digits", "synthetic", "glyphs", "longtail", "emoji", "words", "textures", "satellite",
-                              "fashion", "dna", "sprites", "letters", "scripts", "vowels", "icons", "vehicles"),
-                      "heldout": ("clipart", "appliances")}
+                              "fashion", "dna", "sprites", "letters", "scripts", "vowels", "icons", "vehicles",
+                              "clipart", "appliances"),
+                      "heldout": ("cards", "manpages")}
     x, y = bench_datasets.longtail_features()
     counts = np.bincount(y)
     assert len(counts) == 20 and 9 <= counts.max() / counts.min() <= 11  # imbalance 10
@@ -226,3 +227,54 @@ def test_ngram_features_are_unit_rows_that_tell_spellings_apart():
     x = bench_datasets.ngram_features(["hello", "hallo", "zzzzz"], dim=64)
     assert x.shape == (3, 64) and np.allclose(np.linalg.norm(x, axis=1), 1)
     assert x[0] @ x[1] > x[0] @ x[2]  # shared n-grams, closer
+
+
+@pytest.mark.skipif(not shutil.which("rsvg-convert"), reason="rsvg-convert missing: apt-get install librsvg2-bin")
+def test_cards_are_each_card_of_the_kept_decks_labelled_by_rank(tmp_path):
+    import gzip
+
+    from PIL import Image
+
+    decks = tmp_path / "carddecks"
+    cards = [f"{rank}_{suit}" for rank in bench_datasets.CARDS for suit in bench_datasets.CARD_SUITS]
+    for deck in ("svg-plain", "svg-xskat-german"):  # the second is left out
+        rects = "".join(f'<rect id="{card}" x="{40 * (i % 13)}" y="{60 * (i // 13)}" width="20" height="30" '
+                        f'fill="rgb({10 * bench_datasets.CARDS.index(card.split("_")[0])},0,200)"/>'
+                        for i, card in enumerate(cards))
+        svg = f'<svg xmlns="http://www.w3.org/2000/svg" width="520" height="240">{rects}</svg>'
+        (decks / deck).mkdir(parents=True)
+        (decks / deck / "deck.svgz").write_bytes(gzip.compress(svg.encode()))
+    frame = bench_datasets.card_images(tmp_path / "out", variants=2, decks=decks, card_height=45)
+    assert len(frame) == 52 * 2 and frame.groupby("label").size().to_dict() == {r: 8 for r in bench_datasets.CARDS}
+    for row in frame.itertuples():
+        picture = np.asarray(Image.open(tmp_path / "out" / row.path)).astype(int)
+        assert row.path.startswith("plain-") and picture.shape == (32, 32, 3) and (picture[0, 0] == 255).all()
+        assert np.abs(picture[16, 16] - [10 * bench_datasets.CARDS.index(row.label), 0, 200]).max() <= 2
+    _listing_kept_else_install_named(bench_datasets.card_images, frame, tmp_path, "apt-get install kdegames-card-data-kf5",
+                                     decks=tmp_path / "nowhere")
+
+
+def test_manpages_are_the_listed_pages_labelled_by_section(tmp_path):
+    import gzip
+
+    root, info = tmp_path / "man", tmp_path / "info"
+    info.mkdir()
+    pages = {"man2/open.2.gz": ".TH OPEN 2\n.SH NAME\nopen \\- open a \\fBfile\\fP\n",
+             "man3/printf.3.gz": ".\\\" a comment\n.TH PRINTF 3\nformatted output \\(em printf\n",
+             "man3/sprintf.3.gz": ".so man3/printf.3\n",  # includes another page: left out
+             "man7/signal.7.gz": ".TH SIGNAL 7\noverview of signals\n",
+             "man5/other.5.gz": ".TH OTHER 5\nnot in the lists\n"}  # another package's page
+    for name, text in pages.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(gzip.compress(text.encode()))
+    (root / "man2" / "creat.2.gz").symlink_to(root / "man2" / "open.2.gz")  # a link: left out
+    listed = ["man2/open.2.gz", "man2/creat.2.gz", "man3/printf.3.gz", "man3/sprintf.3.gz", "man7/signal.7.gz"]
+    (info / "manpages.list").write_text("/usr/share/man\n" + "\n".join(f"/usr/share/man/{n}" for n in listed[4:]))
+    (info / "manpages-dev.list").write_text("\n".join(f"/usr/share/man/{n}" for n in listed[:4]))
+    x, y = bench_datasets.manpage_features(root, info, dim=64)
+    assert x.shape == (3, 64) and y.tolist() == [0, 1, 4]  # sections 2, 3, 7
+    assert np.allclose(np.linalg.norm(x, axis=1), 1)
+    assert bench_datasets.roff_words(pages["man2/open.2.gz"]) == ["name", "open", "open", "file"]
+    assert bench_datasets.roff_words(pages["man3/printf.3.gz"]) == ["formatted", "output", "printf"]
+    with pytest.raises(SystemExit, match="apt-get install manpages manpages-dev"):
+        bench_datasets.manpage_features(root, tmp_path / "nowhere")

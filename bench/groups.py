@@ -510,6 +510,8 @@ def card_images(folder: Path, variants: int = 2, size: int = 32, seed: int = 0, 
     <rank>_<suit> that KDE's decks share), drawn by rsvg-convert about `card_height` px tall, in
     `variants` random copies each (turned ±6°, shrunk to 85-100 %, from `seed`), padded to a square
     on white, size×size PNGs under `folder`; label = the rank. The list is kept as folder/items.csv."""
+    from PIL import Image
+
     if (kept := _kept_listing(folder)) is not None:
         return kept
     _need_folder(decks, "cards", "KDE's card decks", "apt-get install kdegames-card-data-kf5 librsvg2-bin")
@@ -527,7 +529,8 @@ def card_images(folder: Path, variants: int = 2, size: int = 32, seed: int = 0, 
                 for v in range(variants):
                     angle, scale = rng.uniform(-6, 6), rng.uniform(0.85, 1.0)
                     path = folder / f"{deck}-{rank}-{suit}-{v}.png"
-                    _varied_card(card, angle, scale, size).save(path)
+                    turned = card.rotate(angle, resample=Image.BICUBIC, expand=True)
+                    _on_white_square(turned, size, scale).save(path)
                     rows.append({"path": path.name, "label": rank, "clean_label": rank})
     return _write_listing(rows, folder)
 
@@ -550,17 +553,6 @@ def _drawn_card(svg: Path, card_id: str, zoom: float):
     return picture.crop(box)
 
 
-def _varied_card(card, angle: float, scale: float, size: int):
-    """`card` turned by `angle` degrees on transparency, shrunk by `scale` inside a white square, size×size RGB."""
-    from PIL import Image
-
-    turned = card.rotate(angle, resample=Image.BICUBIC, expand=True)
-    side = round(max(turned.size) / scale)
-    square = Image.new("RGBA", (side, side), (255, 255, 255, 255))
-    square.alpha_composite(turned, ((side - turned.width) // 2, (side - turned.height) // 2))
-    return square.convert("RGB").resize((size, size), Image.LANCZOS)
-
-
 def _png_pixels(path: Path) -> int:
     """width × height from a PNG's header (IHDR, bytes 16-24), without decoding the picture."""
     with open(path, "rb") as f:
@@ -577,12 +569,13 @@ def _drawn_side(path: Path) -> int:
     return max(box[2] - box[0], box[3] - box[1]) if box else 0
 
 
-def _on_white_square(picture, size: int):
-    """`picture` centred on a white square as large as its longer side, resized to size×size RGB."""
+def _on_white_square(picture, size: int, scale: float = 1.0):
+    """`picture` centred on a white square as large as its longer side (divided by `scale`: the
+    picture fills that share of it), resized to size×size RGB."""
     from PIL import Image
 
     rgba = picture.convert("RGBA")
-    side = max(rgba.size)
+    side = round(max(rgba.size) / scale)
     square = Image.new("RGBA", (side, side), (255, 255, 255, 255))
     square.alpha_composite(rgba, ((side - rgba.width) // 2, (side - rgba.height) // 2))
     return square.convert("RGB").resize((size, size), Image.LANCZOS)
@@ -761,16 +754,16 @@ def manpage_features(root: Path = MAN_FOLDER, lists: Path = DPKG_INFO, dim: int 
     hashed word counts, log(1 + count) × idf, L2-normalised; label = the section (MAN_SECTIONS).
     The title line (.TH, which names the section) and roff comments are dropped, macro names and
     escapes too; words are runs of 2 or more letters (and _), lower-cased."""
-    names = []
+    names = set()
     for package in MAN_PACKAGES:
         listing = lists / f"{package}.list"
         if not listing.exists():
             raise SystemExit(f"manpages: {listing} not found; install the pages with "
                              "`apt-get install manpages manpages-dev`")
-        names += listing.read_text().splitlines()
+        names.update(listing.read_text().splitlines())
     docs, y = [], []
     for code, section in enumerate(MAN_SECTIONS):
-        for name in sorted(n for n in set(names) if n.startswith(f"/usr/share/man/man{section}/") and n.endswith(".gz")):
+        for name in sorted(n for n in names if n.startswith(f"/usr/share/man/man{section}/") and n.endswith(".gz")):
             path = root / Path(name).relative_to("/usr/share/man")
             if path.is_file() and not path.is_symlink():
                 text = gzip.decompress(path.read_bytes()).decode("utf-8", errors="replace")
